@@ -1,0 +1,48 @@
+// Subcommand dispatch for the drover binary.
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+
+#ifndef DROVER_VERSION
+#define DROVER_VERSION "dev"
+#endif
+
+namespace drover::cli {
+namespace {
+
+constexpr const char* kMainUsage =
+    "Drover: declare jobs, place them on matching edge nodes, roll them out safely.\n"
+    "\n"
+    "Usage: drover COMMAND [flags]\n"
+    "\n"
+    "Commands:\n"
+    "  validate   check job manifests locally (drover validate -f FILE|DIR|-)\n"
+    "  version    print the version\n"
+    "  help       show this help\n"
+    "\n"
+    "Run 'drover COMMAND --help' for a command's flags.\n";
+
+}  // namespace
+
+int RunMain(const std::vector<std::string>& args, Streams s) {
+  if (args.empty()) {
+    s.err << kMainUsage;
+    return kExitUsage;
+  }
+  const std::string& command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "-h" || command == "--help" || command == "help") {
+    s.out << kMainUsage;
+    return kExitOk;
+  }
+  if (command == "version" || command == "--version") {
+    s.out << "drover " << DROVER_VERSION << "\n";
+    return kExitOk;
+  }
+  if (command == "validate") return RunValidate(rest, s);
+  s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
+  return kExitUsage;
+}
+
+}  // namespace drover::cli

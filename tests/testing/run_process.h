@@ -1,0 +1,50 @@
+// Test helper: runs a command line through /bin/sh with stdout and stderr captured to files and
+// optional standard input, and returns the exit code and both outputs. Only for tests.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace drover::testing {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A fresh empty folder under the system temp dir, removed by the caller (or left for debugging).
+inline std::filesystem::path MakeTempDir(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  char* made = mkdtemp(pattern.data());
+  return made == nullptr ? std::filesystem::path() : std::filesystem::path(made);
+}
+
+inline ProcessResult RunCommand(const std::string& command, const std::string& stdin_text = "") {
+  std::filesystem::path dir = MakeTempDir("drover-run");
+  std::ofstream(dir / "in", std::ios::binary) << stdin_text;
+  std::string full = command + " <" + (dir / "in").string() + " >" + (dir / "out").string() +
+                     " 2>" + (dir / "err").string();
+  int status = std::system(full.c_str());
+  ProcessResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadAll(dir / "out");
+  r.err = ReadAll(dir / "err");
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+}  // namespace drover::testing
