@@ -430,11 +430,16 @@ bool NodeSelector::MatchesId(std::string_view node_id) const {
 
 // ---- InternedLabels and LabelDictionary
 
-InternedLabels::InternedLabels(std::vector<InternedLabel> labels)
-    : labels_(std::move(labels)), size_(static_cast<uint32_t>(labels_.size())) {
+InternedLabels::InternedLabels(std::vector<InternedLabel> labels) : labels_(std::move(labels)) {
   std::sort(labels_.begin(), labels_.end(),
             [](const InternedLabel& a, const InternedLabel& b) { return a.key < b.key; });
   if (labels_.size() < kPaddedSize) labels_.resize(kPaddedSize, InternedLabel{kNoKey, 0});
+}
+
+std::span<const InternedLabel> InternedLabels::entries() const {
+  size_t size = labels_.size();
+  while (size > 0 && labels_[size - 1].key == kNoKey) --size;
+  return {labels_.data(), size};
 }
 
 uint32_t LabelDictionary::StringTable::Intern(std::string_view text, bool& added) {
@@ -562,10 +567,12 @@ bool CompiledSelector::IntegerMatches(const Term& term, uint32_t value) const {
 
 bool CompiledSelector::Matches(const InternedLabels& labels) const {
   const InternedLabel* const slots = labels.labels_.data();
-  const bool padded = labels.size_ <= InternedLabels::kPaddedSize;
-  // For more than eight labels: both lists are sorted by key id, so one forward walk finds them.
+  // Exactly eight slots: at most eight labels, padded. Otherwise more than eight, unpadded (or
+  // none at all, in a moved-from set), and both lists being sorted by key id, one forward walk
+  // finds every term's label.
+  const bool padded = labels.labels_.size() == InternedLabels::kPaddedSize;
   const InternedLabel* cursor = slots;
-  const InternedLabel* const end = slots + labels.size_;
+  const InternedLabel* const end = slots + labels.labels_.size();
   for (const Term& term : terms_) {
     uint32_t value = kAbsent;
     if (padded) {
@@ -575,7 +582,9 @@ bool CompiledSelector::Matches(const InternedLabels& labels) const {
       slot += slot[4].key <= term.key ? 4 : 0;
       slot += slot[2].key <= term.key ? 2 : 0;
       slot += slot[1].key <= term.key ? 1 : 0;
-      if (slot->key == term.key) value = slot->value;
+      // kAbsent is all ones: OR-ing in the inverted match mask is a select without a branch.
+      const uint32_t match_mask = 0u - static_cast<uint32_t>(slot->key == term.key);
+      value = slot->value | ~match_mask;
     } else {
       while (cursor != end && cursor->key < term.key) ++cursor;
       if (cursor != end && cursor->key == term.key) value = cursor->value;

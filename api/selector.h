@@ -102,27 +102,27 @@ struct InternedLabel {
 };
 
 // A node's label set as (key id, value id) pairs sorted by key id, one pair per key. Built by
-// LabelDictionary::Intern; meaningful only with the dictionary that built it. The storage is
-// padded with kNoKey pairs to at least eight, so matching can look at eight slots without
-// branching on where a key sits. Plain value.
+// LabelDictionary::Intern; meaningful only with the dictionary that built it. Fewer than eight
+// pairs are padded with kNoKey pairs (which sort last) to eight, so matching can look at eight
+// slots without branching on where a key sits. Plain value.
 class InternedLabels {
  public:
   static constexpr size_t kPaddedSize = 8;
   // The key id of a padding slot. The dictionary never hands it out.
   static constexpr uint32_t kNoKey = UINT32_MAX;
 
-  InternedLabels() : labels_(kPaddedSize, InternedLabel{kNoKey, 0}) {}
+  InternedLabels() : InternedLabels(std::vector<InternedLabel>{}) {}
   // Sorts `labels` by key id. Keys must be unique.
   explicit InternedLabels(std::vector<InternedLabel> labels);
 
-  std::span<const InternedLabel> entries() const { return {labels_.data(), size_}; }
-  size_t size() const { return size_; }
+  // The pairs, without padding.
+  std::span<const InternedLabel> entries() const;
+  size_t size() const { return entries().size(); }
 
  private:
   friend class CompiledSelector;
 
-  std::vector<InternedLabel> labels_;  // size_ pairs, then padding up to kPaddedSize
-  uint32_t size_ = 0;
+  std::vector<InternedLabel> labels_;  // the pairs, then padding up to kPaddedSize
 };
 
 // Interns label keys and values to dense uint32 ids (keys and values have separate id spaces,

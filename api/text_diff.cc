@@ -67,7 +67,7 @@ class EditSearch {
       : a_(old_ids),
         b_(new_ids),
         max_edits_(max_edits),
-        max_half_distance_((max_edits + 1) / 2),
+        max_half_distance_(std::max<Index>(0, (max_edits + 1) / 2)),
         steps_left_(steps_left),
         a_changed_(old_changed),
         b_changed_(new_changed) {}

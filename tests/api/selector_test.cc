@@ -526,6 +526,17 @@ TEST(CompiledSelectorTest, LabelSetsLargerThanEightMatchLikeSmallOnes) {
   EXPECT_FALSE(compiled.Matches(dictionary.Intern(labels)));
 }
 
+TEST(CompiledSelectorTest, EmptyLabelSetLacksEveryKey) {
+  Result<NodeSelector> absent = NodeSelector::Create({}, {"!debug", "env!=prod"}, {});
+  Result<NodeSelector> present = NodeSelector::Create({}, {"gpu"}, {});
+  ASSERT_TRUE(absent.ok() && present.ok());
+  LabelDictionary dictionary;
+  const InternedLabels empty;
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_TRUE(CompiledSelector::Compile(*absent, dictionary).Matches(empty));
+  EXPECT_FALSE(CompiledSelector::Compile(*present, dictionary).Matches(empty));
+}
+
 TEST(CompiledSelectorTest, ChecksIdsSeparatelyFromLabels) {
   Result<NodeSelector> selector = NodeSelector::Create({{"env", "prod"}}, {}, {"n1", "n3"});
   ASSERT_TRUE(selector.ok());
