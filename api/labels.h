@@ -3,6 +3,7 @@
 // operator can act on. Pure functions over their arguments; safe to call from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -26,6 +26,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "unavailable";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kOutOfRange:
+      return "out_of_range";
   }
   return "internal";
 }

@@ -25,6 +25,7 @@ enum class StatusCode {
   kMethodNotAllowed,
   kUnavailable,
   kInternal,
+  kOutOfRange,  // e.g. a store watch from a revision that was compacted away
 };
 
 // The wire name of a code: "invalid", "not_found", ... ("ok" for kOk).
@@ -63,6 +64,9 @@ inline Status UnavailableError(std::string message) {
 }
 inline Status InternalError(std::string message) {
   return {StatusCode::kInternal, std::move(message)};
+}
+inline Status OutOfRangeError(std::string message) {
+  return {StatusCode::kOutOfRange, std::move(message)};
 }
 
 // Either a T or a non-OK Status. Access to value() on an error is a broken invariant (asserts).

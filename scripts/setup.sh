@@ -7,6 +7,7 @@ PACKAGES=(
   g++ cmake make pkg-config            # toolchain
   nlohmann-json3-dev                   # JSON in api/ (see README: "Dependencies")
   libyaml-cpp-dev                      # YAML manifests
+  libsqlite3-dev                       # the embedded store
   libgtest-dev libgmock-dev            # tests
   libbenchmark-dev                     # bench/
   python3                              # conformance checks and test helpers
