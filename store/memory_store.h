@@ -1,0 +1,21 @@
+// The memory backend of the store: current values, the event history of every revision since
+// the last compaction, and watches served by a WatchHub. For tests and for tools that need no
+// persistence; everything is lost with the object. The caller owns it; all methods are
+// thread-safe (reads share a lock, commits take it exclusively).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "store/store.h"
+
+namespace drover::store {
+
+struct MemoryStoreOptions {
+  // Undelivered events one watch may buffer before it ends with kUnavailable (re-list).
+  size_t watch_buffer_events = 100'000;
+};
+
+std::unique_ptr<Store> NewMemoryStore(MemoryStoreOptions options = {});
+
+}  // namespace drover::store
