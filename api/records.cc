@@ -106,7 +106,8 @@ Json JobRecordToJson(const JobRecord& job) {
           {"failed_version", OptionalJson(job.failed_version)},
           {"message", job.message},
           {"created_at", job.created_at},
-          {"updated_at", job.updated_at}};
+          {"updated_at", job.updated_at},
+          {"event_sequence", job.event_sequence}};
 }
 
 Result<JobRecord> JobRecordFromJson(const Json& j) {
@@ -123,6 +124,7 @@ Result<JobRecord> JobRecordFromJson(const Json& j) {
     job.message = Value<std::string>(j, "message", "");
     job.created_at = Value<std::string>(j, "created_at", "");
     job.updated_at = Value<std::string>(j, "updated_at", "");
+    job.event_sequence = Value<int64_t>(j, "event_sequence", 0);
     return job;
   });
 }

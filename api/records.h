@@ -78,6 +78,7 @@ struct JobRecord {
   std::string message;
   std::string created_at;
   std::string updated_at;
+  int64_t event_sequence = 0;  // the sequence number of the job's latest event
 
   bool stopped() const { return state == kJobStopped; }
 };

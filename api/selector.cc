@@ -599,4 +599,29 @@ bool CompiledSelector::MatchesId(std::string_view node_id) const {
          std::binary_search(match_ids_.begin(), match_ids_.end(), node_id, std::less<>());
 }
 
+Result<NodeSelector> ParseSelectorString(std::string_view text) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  size_t start = 0;
+  bool blank = text.find_first_not_of(" \t") == std::string_view::npos;
+  if (blank) return NodeSelector::Create(Labels{}, {}, {});
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] == '(') ++depth;
+    if (i < text.size() && text[i] == ')') depth = depth > 0 ? depth - 1 : 0;
+    if (i == text.size() || (text[i] == ',' && depth == 0)) {
+      parts.emplace_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  std::vector<Requirement> requirements;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Result<Requirement> r = ParseRequirement(parts[i]);
+    if (!r.ok()) {
+      return InvalidError("part " + std::to_string(i + 1) + " (\"" + parts[i] +
+                          "\"): " + r.status().message());
+    }
+  }
+  return NodeSelector::Create(Labels{}, parts, {});
+}
+
 }  // namespace drover

@@ -223,4 +223,9 @@ class CompiledSelector {
   std::vector<std::string> match_ids_;  // sorted, unique
 };
 
+// A whole Kubernetes selector string as `kubectl -l` and `?labels=` take it: requirements
+// separated by commas outside parentheses ("env=prod,tier in (a,b)"). Each part is parsed like a
+// match_expressions element; "" is the empty selector. Errors name the part: "part 2: char 5: ...".
+Result<NodeSelector> ParseSelectorString(std::string_view text);
+
 }  // namespace drover

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "controller/controller_main.h"
 
 #ifndef DROVER_VERSION
 #define DROVER_VERSION "dev"
@@ -17,6 +18,7 @@ constexpr const char* kMainUsage =
     "Usage: drover COMMAND [flags]\n"
     "\n"
     "Commands:\n"
+    "  controller serve the API over the declarative store (drover controller --help)\n"
     "  validate   check job manifests locally (drover validate -f FILE|DIR|-)\n"
     "  version    print the version\n"
     "  help       show this help\n"
@@ -41,6 +43,7 @@ int RunMain(const std::vector<std::string>& args, Streams s) {
     return kExitOk;
   }
   if (command == "validate") return RunValidate(rest, s);
+  if (command == "controller") return controller::RunController(rest, s.out, s.err);
   s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
   return kExitUsage;
 }

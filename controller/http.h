@@ -62,7 +62,20 @@ struct RouteParams {
   const std::string& Get(const std::string& name) const;
 };
 
-using Handler = std::function<void(const HttpRequest&, const RouteParams&, Responder)>;
+// What a handler gets: the request, its route parameters, the parsed JSON body (null when the
+// request had none) and the caller's identity (the token fingerprint; "" without auth).
+struct RequestContext {
+  const HttpRequest& request;
+  const RouteParams& params;
+  const Json& body;
+  const std::string& caller_token_id;
+};
+
+using Handler = std::function<void(const RequestContext&, Responder)>;
+
+// The namespace a request acts in, for authorisation: "" for routes that are not namespaced,
+// "*" for listings across namespaces.
+using ScopeFunction = std::function<std::string(const RequestContext&)>;
 
 // Who may call a route (checked by the server against the caller's token role).
 enum class Access { kPublic, kRead, kWrite, kAdmin, kAgent };
@@ -73,6 +86,8 @@ struct Route {
   std::string summary;        // for the OpenAPI document
   Access access = Access::kRead;
   Handler handler;
+  ScopeFunction scope;        // empty: not namespaced
+  bool has_body = false;      // PUT/POST routes that read a JSON body
 };
 
 class Router {

@@ -8,6 +8,8 @@ PACKAGES=(
   nlohmann-json3-dev                   # JSON in api/ (see README: "Dependencies")
   libyaml-cpp-dev                      # YAML manifests
   libsqlite3-dev                       # the embedded store
+  libcpprest-dev libssl-dev            # the HTTP server and client (cpprestsdk)
+  prometheus-cpp-dev                   # metrics
   libgtest-dev libgmock-dev            # tests
   libbenchmark-dev                     # bench/
   python3                              # conformance checks and test helpers

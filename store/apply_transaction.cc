@@ -1,6 +1,5 @@
 #include "store/apply_transaction.h"
 
-#include <map>
 #include <set>
 #include <utility>
 
@@ -32,7 +31,8 @@ Status CheckBranch(const std::vector<Operation>& operations, std::string_view br
         break;
       case Operation::Type::kDeletePrefix:
         if (operation.key.empty()) {
-          return InvalidError("DeletePrefix needs a non-empty prefix (refusing to delete every key)");
+          return InvalidError(
+              "DeletePrefix needs a non-empty prefix (refusing to delete every key)");
         }
         for (std::string_view key : put_keys) {
           if (HasPrefix(key, operation.key)) return twice(key);
@@ -94,8 +94,7 @@ Result<AppliedTransaction> ApplyTransaction(const Transaction& transaction, int6
   // Keys deleted earlier in this branch, so that a second delete of the same key (allowed) emits
   // no second event. Puts never overlap anything else (CheckTransactionShape).
   std::set<std::string> deleted;
-  for (const Operation& operation :
-       applied.succeeded ? transaction.success : transaction.failure) {
+  for (const Operation& operation : applied.succeeded ? transaction.success : transaction.failure) {
     switch (operation.type) {
       case Operation::Type::kPut: {
         Result<std::optional<KeyValue>> current = reader.Read(operation.key);

@@ -34,7 +34,6 @@ struct SqliteOptions {
 // lock on `path + ".lock"` for the store's lifetime: a second store on the same file, in this
 // process or another, fails with kUnavailable. A file that is not a Drover store, is corrupt or
 // has an unknown schema version fails with a Status that says so; nothing throws.
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
-                                               SqliteOptions options = {});
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOptions options = {});
 
 }  // namespace drover::store

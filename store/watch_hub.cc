@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include "store/apply_transaction.h"
+
 namespace drover::store {
 
 struct WatchHub::Watcher {
@@ -23,15 +25,15 @@ struct WatchHub::Watcher {
   const std::string prefix;
   const WatchCallback callback;
   // Guarded by Core::mutex from here on.
-  int64_t replay_after = 0;    // history still to replay: (replay_after, replay_through]
+  int64_t replay_after = 0;  // history still to replay: (replay_after, replay_through]
   int64_t replay_through = 0;
-  int64_t live_after = 0;      // Publish skips revisions at or before this one
-  std::deque<Batch> live;      // published, not yet delivered
+  int64_t live_after = 0;  // Publish skips revisions at or before this one
+  std::deque<Batch> live;  // published, not yet delivered
   size_t live_events = 0;
-  std::optional<Status> final_status;  // ends the watch once delivered
-  bool cancelled = false;              // the handle was destroyed
-  bool finished = false;               // the final status was delivered
-  bool ready = false;                  // in Core::ready
+  std::optional<Status> final_status;                      // ends the watch once delivered
+  bool cancelled = false;                                  // the handle was destroyed
+  bool finished = false;                                   // the final status was delivered
+  bool ready = false;                                      // in Core::ready
   std::list<std::shared_ptr<Watcher>>::iterator position;  // in Core::watchers
 
   bool Replaying() const { return replay_after < replay_through; }
@@ -45,8 +47,8 @@ struct WatchHub::Core {
   WatchHubOptions options;
 
   std::mutex mutex;
-  std::condition_variable work_available;  // for the dispatcher
-  std::condition_variable delivered;       // for handles waiting out a running callback
+  std::condition_variable work_available;        // for the dispatcher
+  std::condition_variable delivered;             // for handles waiting out a running callback
   std::list<std::shared_ptr<Watcher>> watchers;  // active (not cancelled, not finished)
   std::deque<std::shared_ptr<Watcher>> ready;    // have work, in turn order
   const Watcher* delivering = nullptr;           // whose callback runs now
@@ -136,7 +138,7 @@ std::unique_ptr<WatchHandle> WatchHub::Add(std::string prefix, int64_t after_rev
                                            int64_t current_revision, WatchCallback callback) {
   auto watcher = std::make_shared<Watcher>(std::move(prefix), std::move(callback));
   watcher->replay_after = after_revision;
-  watcher->replay_through = current_revision;
+  watcher->replay_through = current_revision - 1;
   watcher->live_after = std::max(after_revision, current_revision);
   std::lock_guard<std::mutex> lock(core_->mutex);
   watcher->position = core_->watchers.insert(core_->watchers.end(), watcher);
@@ -215,9 +217,8 @@ void WatchHub::Run() {
         if (!still_watching) continue;
         if (watcher->replay_after == after) {
           // A reader that made no progress would loop forever: treat it as the end of history.
-          watcher->replay_after = page->scanned_through > after
-                                      ? std::min(page->scanned_through, through)
-                                      : through;
+          watcher->replay_after =
+              page->scanned_through > after ? std::min(page->scanned_through, through) : through;
         }
       }
       core.MakeReady(watcher);

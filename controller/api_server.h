@@ -1,0 +1,55 @@
+// ApiServer: the HTTP API of SPEC §3, §8 and §12 as routes over the JobService and the
+// NodeRegistry, with authentication, authorisation, body parsing and request metrics around
+// every handler. Transport-free: controller/http_server.cc feeds it requests. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "controller/auth.h"
+#include "controller/http.h"
+#include "controller/job_service.h"
+#include "controller/metrics.h"
+#include "controller/node_registry.h"
+
+namespace drover::controller {
+
+struct ApiServerOptions {
+  std::string version = "dev";
+  std::chrono::milliseconds max_assignment_wait{60'000};
+};
+
+class ApiServer {
+ public:
+  // `tokens` null means auth is off (the server then listens on loopback only).
+  ApiServer(JobService& jobs, NodeRegistry& nodes, ControllerMetrics& metrics,
+            const TokenTable* tokens, ApiServerOptions options);
+
+  // Handles one request; `respond` is called exactly once, possibly later (long polls).
+  void Handle(HttpRequest request, Responder respond);
+
+  const Router& router() const { return router_; }
+
+  // The OpenAPI 3 document of every route (GET /openapi.json).
+  Json OpenApi() const;
+
+  // Readiness is false until the store is loaded and true until shutdown starts.
+  void SetReady(bool ready) { ready_ = ready; }
+
+ private:
+  void AddRoutes();
+  void Route(std::string method, std::string path, std::string summary, Access access,
+             Handler handler, ScopeFunction scope = {}, bool has_body = false);
+
+  JobService& jobs_;
+  NodeRegistry& nodes_;
+  ControllerMetrics& metrics_;
+  const TokenTable* tokens_;
+  ApiServerOptions options_;
+  Router router_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace drover::controller
