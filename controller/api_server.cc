@@ -144,8 +144,9 @@ void ApiServer::AddRoutes() {
   Route("GET", "/readyz", "Readiness: the store is loaded and the API serves", Access::kPublic,
         [this](const RequestContext&, Responder r) {
           bool ready = ready_.load();
-          r(HttpResponse::FromJson(ready ? 200 : 503,
-                                   {{"status", ready ? "ready" : "starting"}, {"leader", true}}));
+          r(HttpResponse::FromJson(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"},
+                                                       {"leader", true},
+                                                       {"store_revision", jobs_.StoreRevision()}}));
         });
   Route("GET", "/version", "The controller's version", Access::kPublic,
         [this](const RequestContext&, Responder r) {

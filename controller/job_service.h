@@ -70,6 +70,9 @@ class JobService {
   // The dry-run plan of a spec against the registered nodes.
   Json Plan(const JobSpec& spec, const std::string& job_id) const;
 
+  // The store's current revision (for /readyz, and tests that check nothing was written).
+  int64_t StoreRevision() { return store_.CurrentRevision(); }
+
   // The GET /jobs/{job} "job" object.
   static Json JobJson(const StoredJob& stored);
 

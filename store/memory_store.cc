@@ -82,6 +82,7 @@ class MemoryStore : public Store {
   }
 
   Status Compact(int64_t revision) override {
+    if (revision < 0) return InvalidError("cannot compact at a negative revision");
     std::unique_lock<std::shared_mutex> lock(mutex_);
     if (revision > revision_) {
       return OutOfRangeError("cannot compact at revision " + std::to_string(revision) +

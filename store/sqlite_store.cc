@@ -639,6 +639,7 @@ class SqliteStore : public Store {
   }
 
   Status Compact(int64_t revision) override {
+    if (revision < 0) return InvalidError("cannot compact at a negative revision");
     int64_t from = 0;
     {
       std::lock_guard<std::mutex> lock(write_mutex_);

@@ -84,7 +84,8 @@ struct Event {
 // Called with the events of one revision (one transaction), in revision order. A non-OK status
 // ends the watch: kOutOfRange when `after_revision` is older than the history kept (the message
 // says so and names the compacted revision: re-list, then watch from the list's revision), or
-// kUnavailable when the backend went away. Watch() itself may also return kOutOfRange.
+// kUnavailable when the backend went away or the watcher fell too far behind (re-list too).
+// Watch() itself may also return kOutOfRange.
 using WatchCallback = std::function<void(const std::vector<Event>& events, const Status& status)>;
 
 // Cancels its watch when destroyed; after the destructor returns no callback runs.
@@ -114,14 +115,16 @@ class Store {
                                                      WatchCallback callback) = 0;
 
   // Forgets history at and before `revision` (current values are kept). Watches from an older
-  // revision fail with "compacted".
+  // revision fail with "compacted". A revision after the current one is kOutOfRange; one at or
+  // before the compacted revision is a no-op.
   virtual Status Compact(int64_t revision) = 0;
 
   virtual int64_t CurrentRevision() = 0;
   virtual int64_t CompactedRevision() = 0;
 };
 
-// Shorthands for the common single-key transactions.
+// Shorthands for the common single-key transactions. When the compare fails (the key exists, or
+// changed since `mod_revision`) they return kConflict and change nothing.
 Result<TransactionResult> CreateOnly(Store& store, std::string key, std::string value);
 Result<TransactionResult> UpdateIfRevision(Store& store, std::string key, std::string value,
                                            int64_t mod_revision);

@@ -138,7 +138,7 @@ std::unique_ptr<WatchHandle> WatchHub::Add(std::string prefix, int64_t after_rev
                                            int64_t current_revision, WatchCallback callback) {
   auto watcher = std::make_shared<Watcher>(std::move(prefix), std::move(callback));
   watcher->replay_after = after_revision;
-  watcher->replay_through = current_revision - 1;
+  watcher->replay_through = current_revision;
   watcher->live_after = std::max(after_revision, current_revision);
   std::lock_guard<std::mutex> lock(core_->mutex);
   watcher->position = core_->watchers.insert(core_->watchers.end(), watcher);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,8 @@ const Backend kBackends[] = {
     {"memory", [] { return std::make_unique<MemoryFactory>(); }},
     {"sqlite", [] { return std::make_unique<SqliteFactory>(); }},
 };
+
+void PrintTo(const Backend& backend, std::ostream* out) { *out << backend.name; }
 
 class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -815,6 +818,68 @@ TEST_P(StoreConformanceTest, WatchReplaysAHistoryLargerThanOnePage) {
   ASSERT_EQ(batches.size(), 1501u);
   EXPECT_EQ(batches.back().size(), 1200u);
   EXPECT_EQ(WatchRecorder::Revision(batches.back()), 1501);
+}
+
+TEST_P(StoreConformanceTest, CompactionDuringReplayEndsTheWatchWithOutOfRange) {
+  // The watcher is stuck in its first callback of a long replay while history is compacted
+  // under it: it must not skip the compacted revisions silently.
+  constexpr int kRevisions = 2500;
+  for (int i = 0; i < kRevisions; ++i) Put("/k/" + std::to_string(i), "v");
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool blocked = false;
+  bool release = false;
+  WatchRecorder recorder([&](const std::vector<Event>&) {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (blocked) return;
+    blocked = true;
+    changed.notify_all();
+    changed.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
+  });
+  auto handle = MustWatch("/k/", 0, recorder);
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return blocked; }));
+  }
+  ASSERT_TRUE(store().Compact(kRevisions).ok());
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    release = true;
+    changed.notify_all();
+  }
+  ASSERT_TRUE(recorder.WaitForFinalStatus());
+  EXPECT_EQ(recorder.final_status()->code(), StatusCode::kOutOfRange);
+  EXPECT_THAT(recorder.final_status()->message(), HasSubstr("re-list"));
+  std::vector<int64_t> revisions = recorder.revisions();
+  EXPECT_LT(revisions.size(), static_cast<size_t>(kRevisions));
+  for (size_t i = 0; i < revisions.size(); ++i) {
+    ASSERT_EQ(revisions[i], static_cast<int64_t>(i + 1)) << "what was delivered has no gap";
+  }
+}
+
+TEST_P(StoreConformanceTest, CallbacksRunOnABackendThreadNotTheCommitter) {
+  std::mutex mutex;
+  std::thread::id callback_thread;
+  WatchRecorder recorder([&](const std::vector<Event>&) {
+    std::lock_guard<std::mutex> lock(mutex);
+    callback_thread = std::this_thread::get_id();
+  });
+  auto handle = MustWatch("/k/", 0, recorder);
+  Put("/k/1", "v");
+  ASSERT_TRUE(recorder.WaitForEvents(1));
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_NE(callback_thread, std::this_thread::get_id());
+  EXPECT_NE(callback_thread, std::thread::id());
+}
+
+TEST_P(StoreConformanceTest, HandleThatOutlivesItsStoreIsSafeToDestroy) {
+  WatchRecorder recorder;
+  auto handle = MustWatch("/k/", 0, recorder);
+  Put("/k/1", "v");
+  ASSERT_TRUE(recorder.WaitForEvents(1));
+  store_.reset();
+  handle.reset();  // must not touch the destroyed store (the sanitizer build checks it)
+  EXPECT_EQ(recorder.event_count(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::ValuesIn(kBackends),

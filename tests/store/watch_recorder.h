@@ -17,7 +17,7 @@
 
 namespace drover::store::testing {
 
-inline constexpr std::chrono::seconds kDeliveryTimeout{10};
+inline constexpr std::chrono::seconds kDeliveryTimeout{5};
 
 class WatchRecorder {
  public:

@@ -1,0 +1,713 @@
+// Load test of the HTTP API (issue 3, acceptance 5): a real `drover controller` (sqlite store,
+// default flags, --heartbeat-interval 10s) started on a free 127.0.0.1 port, driven by a
+// closed-loop generator in this process (N threads, each with its own keep-alive connection),
+// for a fixed duration per scenario:
+//   put_new        PUT /api/v1/jobs, a new job each time (distinct names)     -> 201
+//   put_unchanged  PUT /api/v1/jobs of a job already stored, same spec        -> 422
+//   get_job        GET /api/v1/jobs/{name}                                    -> 200
+//   heartbeat      POST /api/v1/agent/heartbeat, 10,000 registered nodes,
+//                  2 observed executions per heartbeat                        -> 200
+// Then the same work without HTTP, in this process, with the same thread count: a SqliteStore
+// (default options) behind the InstrumentedStore, NodeRegistry and JobService exactly as
+// `drover controller` wires them; each call parses the same body text (ParseJson), runs what the
+// route handler runs and serialises the answer, so HTTP/direct is the cost of the HTTP layer
+// (cpprestsdk, ApiServer::Handle's routing and metrics) on top of the same store work.
+//
+//   ./build/api_load_bench [--drover PATH] [--duration SECONDS] [--connections 16,64]
+//                          [--nodes 10000] [--only put_new,heartbeat,...] [--no-direct]
+//
+// Stops by itself; the controller is stopped (SIGTERM, then SIGKILL) before the direct part.
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+std::string g_drover_binary;
+}  // namespace
+#define DROVER_BINARY ::g_drover_binary
+
+#include "api/document.h"
+#include "api/validation.h"
+#include "controller/clock.h"
+#include "controller/http.h"
+#include "controller/instrumented_store.h"
+#include "controller/job_service.h"
+#include "controller/metrics.h"
+#include "controller/node_registry.h"
+#include "store/sqlite_store.h"
+#include "tests/testing/controller_process.h"
+
+namespace drover {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+
+std::string JobSpecBody(const std::string& name) {
+  return R"({"name":")" + name +
+         R"(","type":"pipeline","labels":{"team":"bench"},"selector":{"match_labels":{"env":"bench"}},)"
+         R"("config":{"input":{"generate":{"mapping":"root = \"hello\"","interval":"1s"}},)"
+         R"("pipeline":{"processors":[{"mapping":"root = this"}]},"output":{"stdout":{}}}})";
+}
+
+std::string NodeId(int i) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "node-%05d", i);
+  return buffer;
+}
+
+std::string RegisterBody(const std::string& id) {
+  return R"({"node_id":")" + id + R"(","name":")" + id +
+         R"(","labels":{"env":"bench","region":"eu-west","hw":"rpi4"},"agent_version":"1.0.0","os":"linux","arch":"arm64"})";
+}
+
+std::string HeartbeatBody(const std::string& id, int seq) {
+  std::string s = std::to_string(seq);
+  return R"({"node_id":")" + id + R"(","executions":[)"
+         R"({"execution_id":"e-)" + id + R"(-1","job_id":"j-0001","version":3,"state":"running","exit_code":null,"restarts":0,"health":"healthy","window":{"processed":)" +
+         s + R"(,"errors":0},"message":""},)"
+         R"({"execution_id":"e-)" + id + R"(-2","job_id":"j-0002","version":1,"state":"running","exit_code":null,"restarts":1,"health":"healthy","window":{"processed":)" +
+         s + R"(,"errors":1},"message":"ok"}]})";
+}
+
+// ---------------------------------------------------------------------------------------------
+// A lean keep-alive HTTP/1.1 client (status + Content-Length only), so that the generator takes
+// as little of the 2 shared cores as possible.
+
+class Lane {
+ public:
+  explicit Lane(int port) : port_(port) { Connect(); }
+  ~Lane() { Close(); }
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
+
+  // Sends one request and reads its reply; the HTTP status, or 0 on a transport error (the
+  // connection is then re-opened for the next request).
+  int Exchange(const std::string& method, const std::string& path, const std::string& body,
+               std::string* reply_body = nullptr) {
+    if (fd_ < 0 && !Connect()) return 0;
+    request_.clear();
+    request_ += method;
+    request_ += ' ';
+    request_ += path;
+    request_ += " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    if (!body.empty()) request_ += "Content-Type: application/json\r\n";
+    request_ += "Content-Length: ";
+    request_ += std::to_string(body.size());
+    request_ += "\r\n\r\n";
+    request_ += body;
+    size_t sent = 0;
+    while (sent < request_.size()) {
+      ssize_t n = ::send(fd_, request_.data() + sent, request_.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return Fail();
+      sent += static_cast<size_t>(n);
+    }
+    size_t header_end;
+    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return Fail();
+    }
+    if (header_end < 12 || buffer_.compare(0, 5, "HTTP/") != 0) return Fail();
+    int status = std::atoi(buffer_.c_str() + 9);
+    size_t length = 0;
+    bool have_length = false;
+    for (size_t pos = buffer_.find("\r\n"); pos < header_end;) {
+      size_t next = buffer_.find("\r\n", pos + 2);
+      if (next - pos > 17 && strncasecmp(buffer_.c_str() + pos + 2, "content-length:", 15) == 0) {
+        length = std::strtoul(buffer_.c_str() + pos + 17, nullptr, 10);
+        have_length = true;
+      }
+      pos = next;
+    }
+    if (!have_length) return Fail();  // cpprestsdk always sends Content-Length for these replies
+    size_t total = header_end + 4 + length;
+    while (buffer_.size() < total) {
+      if (!Fill()) return Fail();
+    }
+    if (reply_body != nullptr) reply_body->assign(buffer_, header_end + 4, length);
+    buffer_.erase(0, total);
+    return status;
+  }
+
+ private:
+  bool Connect() {
+    Close();
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      Close();
+      return false;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return true;
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buffer_.clear();
+  }
+  int Fail() {
+    Close();
+    return 0;
+  }
+  bool Fill() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) return false;
+    char chunk[16384];
+    ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int port_;
+  int fd_ = -1;
+  std::string buffer_;
+  std::string request_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// The pid of our child process whose command is `drover` (the controller), or -1.
+pid_t ControllerPid() {
+  pid_t self = getpid();
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* d = readdir(proc)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(d->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == self && stat.find("(drover)") != std::string::npos) found = pid;
+  }
+  closedir(proc);
+  return found;
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // Fields after the command: state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt
+  // cmajflt utime(14) stime(15).
+  for (int i = 3; i <= 13; ++i) rest >> field;
+  rest >> utime >> stime;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closed-loop runner
+
+struct Outcome {
+  std::string scenario;
+  std::string mode;  // http | direct
+  int concurrency = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  double seconds = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  double server_cpu = 0;  // CPU-seconds of the controller during the measure (http only)
+  double client_cpu = 0;  // CPU-seconds of this process during the measure
+  std::string first_error;
+  double rate() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
+};
+
+// One operation of thread `thread`, iteration `i`: true when it got the expected answer; on
+// false, `error` says what came back.
+using Operation = std::function<bool(int thread, uint64_t i, std::string* error)>;
+
+Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int threads,
+                      double warmup_s, double measure_s, const Operation& op, pid_t server) {
+  struct PerThread {
+    std::vector<uint32_t> latencies_us;
+    uint64_t errors = 0;
+    std::string first_error;
+  };
+  std::vector<PerThread> per(static_cast<size_t>(threads));
+  std::atomic<int> phase{0};  // 0 warm-up, 1 measure, 2 stop
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      PerThread& mine = per[static_cast<size_t>(t)];
+      mine.latencies_us.reserve(1 << 16);
+      std::string error;
+      for (uint64_t i = 0;; ++i) {
+        int p = phase.load(std::memory_order_relaxed);
+        if (p == 2) break;
+        auto start = Clock::now();
+        error.clear();
+        bool ok = op(t, i, &error);
+        auto took = Clock::now() - start;
+        if (p == 1 && phase.load(std::memory_order_relaxed) == 1) {
+          mine.latencies_us.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+          if (!ok) {
+            ++mine.errors;
+            if (mine.first_error.empty()) mine.first_error = error;
+          }
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
+  double server0 = ProcessCpuSeconds(server), client0 = SelfCpuSeconds();
+  auto t0 = Clock::now();
+  phase = 1;
+  std::this_thread::sleep_for(std::chrono::duration<double>(measure_s));
+  phase = 2;
+  auto t1 = Clock::now();
+  double server1 = ProcessCpuSeconds(server), client1 = SelfCpuSeconds();
+  for (std::thread& w : workers) w.join();
+
+  Outcome o;
+  o.scenario = scenario;
+  o.mode = mode;
+  o.concurrency = threads;
+  o.seconds = std::chrono::duration<double>(t1 - t0).count();
+  o.server_cpu = server1 - server0;
+  o.client_cpu = client1 - client0;
+  std::vector<uint32_t> all;
+  for (PerThread& p : per) {
+    all.insert(all.end(), p.latencies_us.begin(), p.latencies_us.end());
+    o.errors += p.errors;
+    if (o.first_error.empty()) o.first_error = p.first_error;
+  }
+  o.requests = all.size();
+  if (!all.empty()) {
+    std::sort(all.begin(), all.end());
+    auto at = [&](double q) {
+      size_t k = static_cast<size_t>(q * static_cast<double>(all.size() - 1));
+      return all[k] / 1000.0;
+    };
+    o.p50_ms = at(0.50);
+    o.p99_ms = at(0.99);
+    o.max_ms = all.back() / 1000.0;
+  }
+  return o;
+}
+
+void PrintOutcome(const Outcome& o) {
+  std::printf("  %-14s %-6s c=%-3d %8" PRIu64 " req %6" PRIu64 " err %9.0f /s  p50 %7.2f  p99 %7.2f  max %7.2f ms",
+              o.scenario.c_str(), o.mode.c_str(), o.concurrency, o.requests, o.errors, o.rate(),
+              o.p50_ms, o.p99_ms, o.max_ms);
+  if (o.mode == "http") {
+    std::printf("  srv %.2f cores %.0f us/req  gen %.2f cores",
+                o.server_cpu / o.seconds,
+                o.requests ? o.server_cpu / static_cast<double>(o.requests) * 1e6 : 0.0,
+                o.client_cpu / o.seconds);
+  } else {
+    std::printf("  cpu %.2f cores %.0f us/op", o.client_cpu / o.seconds,
+                o.requests ? o.client_cpu / static_cast<double>(o.requests) * 1e6 : 0.0);
+  }
+  std::printf("\n");
+  if (o.errors > 0) std::printf("    first error: %s\n", o.first_error.substr(0, 300).c_str());
+  std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+struct Options {
+  std::string drover;
+  double duration_s = 10;
+  double warmup_s = 1;
+  std::vector<int> connections = {16, 64};
+  int nodes = 10'000;
+  std::set<std::string> only;
+  bool direct = true;
+  bool http = true;
+};
+
+bool Wanted(const Options& o, const std::string& scenario) {
+  return o.only.empty() || o.only.count(scenario) > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP part: one fresh controller per concurrency level.
+
+// Names of jobs created by put_new, per thread, for the later scenarios.
+struct CreatedJobs {
+  std::vector<std::vector<std::string>> by_thread;
+  const std::string& Pick(int thread, uint64_t i) const {
+    const auto& mine = by_thread[static_cast<size_t>(thread)];
+    return mine[i % mine.size()];
+  }
+};
+
+bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
+  testing::ControllerProcess controller({"--heartbeat-interval", "10s"});
+  if (!controller.Start()) {
+    std::fprintf(stderr, "controller did not start (exit %d):\n%s\n", controller.exit_code(),
+                 controller.log().c_str());
+    return false;
+  }
+  pid_t pid = ControllerPid();
+  int port = controller.port();
+  std::printf("controller pid %d on 127.0.0.1:%d (sqlite in %s), %d connections\n", pid, port,
+              controller.data_dir().c_str(), conns);
+
+  std::vector<std::unique_ptr<Lane>> lanes;
+  for (int t = 0; t < conns; ++t) lanes.push_back(std::make_unique<Lane>(port));
+
+  // put_new, and the job names later scenarios use.
+  CreatedJobs created;
+  created.by_thread.resize(static_cast<size_t>(conns));
+  auto expect = [](int got, int want, const std::string& body, std::string* error) {
+    if (got == want) return true;
+    *error = "HTTP " + std::to_string(got) + " " + body.substr(0, 200);
+    return false;
+  };
+  {
+    auto op = [&](int t, uint64_t i, std::string* error) {
+      std::string name = "bench-c" + std::to_string(conns) + "-t" + std::to_string(t) + "-" +
+                         std::to_string(i);
+      std::string reply;
+      int status = lanes[static_cast<size_t>(t)]->Exchange("PUT", "/api/v1/jobs", JobSpecBody(name), &reply);
+      if (status == 201) created.by_thread[static_cast<size_t>(t)].push_back(name);
+      return expect(status, 201, reply, error);
+    };
+    if (Wanted(options, "put_new")) {
+      results->push_back(RunClosedLoop("put_new", "http", conns, options.warmup_s,
+                                       options.duration_s, op, pid));
+      PrintOutcome(results->back());
+    } else {
+      for (int t = 0; t < conns; ++t) {
+        for (uint64_t i = 0; i < 20; ++i) {
+          std::string e;
+          op(t, i, &e);
+        }
+      }
+    }
+  }
+  for (auto& names : created.by_thread) {
+    if (names.empty()) {
+      std::fprintf(stderr, "a connection created no job; giving up\n");
+      return false;
+    }
+  }
+  if (Wanted(options, "put_unchanged")) {
+    auto op = [&](int t, uint64_t i, std::string* error) {
+      std::string reply;
+      int status = lanes[static_cast<size_t>(t)]->Exchange(
+          "PUT", "/api/v1/jobs", JobSpecBody(created.Pick(t, i)), &reply);
+      return expect(status, 422, reply, error);
+    };
+    results->push_back(RunClosedLoop("put_unchanged", "http", conns, options.warmup_s,
+                                     options.duration_s, op, pid));
+    PrintOutcome(results->back());
+  }
+  if (Wanted(options, "get_job")) {
+    auto op = [&](int t, uint64_t i, std::string* error) {
+      std::string reply;
+      int status = lanes[static_cast<size_t>(t)]->Exchange(
+          "GET", "/api/v1/jobs/" + created.Pick(t, i), "", &reply);
+      return expect(status, 200, reply, error);
+    };
+    results->push_back(RunClosedLoop("get_job", "http", conns, options.warmup_s,
+                                     options.duration_s, op, pid));
+    PrintOutcome(results->back());
+  }
+  if (Wanted(options, "heartbeat")) {
+    // Register the fleet over the same connections.
+    std::atomic<int> next{0};
+    std::atomic<int> failures{0};
+    auto r0 = Clock::now();
+    std::vector<std::thread> registrars;
+    for (int t = 0; t < conns; ++t) {
+      registrars.emplace_back([&, t] {
+        for (int i; (i = next.fetch_add(1)) < options.nodes;) {
+          std::string reply;
+          if (lanes[static_cast<size_t>(t)]->Exchange("POST", "/api/v1/agent/register",
+                                                      RegisterBody(NodeId(i)), &reply) != 200) {
+            if (failures.fetch_add(1) == 0) std::fprintf(stderr, "register: %s\n", reply.c_str());
+          }
+        }
+      });
+    }
+    for (std::thread& r : registrars) r.join();
+    double took = std::chrono::duration<double>(Clock::now() - r0).count();
+    std::printf("  registered %d nodes in %.2f s (%.0f /s, %d failures)\n", options.nodes, took,
+                options.nodes / took, failures.load());
+    auto op = [&](int t, uint64_t i, std::string* error) {
+      int node = static_cast<int>((static_cast<uint64_t>(t) + i * static_cast<uint64_t>(conns)) %
+                                  static_cast<uint64_t>(options.nodes));
+      std::string reply;
+      int status = lanes[static_cast<size_t>(t)]->Exchange(
+          "POST", "/api/v1/agent/heartbeat", HeartbeatBody(NodeId(node), static_cast<int>(i)), &reply);
+      return expect(status, 200, reply, error);
+    };
+    results->push_back(RunClosedLoop("heartbeat", "http", conns, options.warmup_s,
+                                     options.duration_s, op, pid));
+    PrintOutcome(results->back());
+  }
+  lanes.clear();
+  int code = controller.Stop();
+  std::printf("controller stopped (exit %d)\n", code);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The direct part: the same store work, no HTTP.
+
+void RunDirect(const Options& options, int threads, std::vector<Outcome>* results) {
+  using namespace controller;
+  std::filesystem::path dir = testing::MakeTempDir("drover-direct");
+  {
+    Result<std::unique_ptr<store::Store>> opened =
+        store::OpenSqliteStore((dir / "drover.db").string());
+    if (!opened.ok()) {
+      std::fprintf(stderr, "sqlite store: %s\n", opened.status().message().c_str());
+      return;
+    }
+    std::unique_ptr<store::Store> backend = std::move(opened).value();
+    ControllerMetrics metrics;
+    InstrumentedStore store(*backend, metrics);
+    NodeRegistry nodes(store, RealClock(),
+                       {std::chrono::milliseconds(10'000), std::chrono::milliseconds(600'000)});
+    (void)nodes.Load();
+    JobService jobs(store, RealClock(), nodes, {20, 1000});
+    std::printf("direct: sqlite store in %s, %d threads\n", dir.c_str(), threads);
+
+    auto put = [&](const std::string& text, int want, std::string* error) {
+      Result<Document> parsed = ParseJson(text);
+      if (!parsed.ok()) {
+        *error = parsed.status().message();
+        return false;
+      }
+      ApiAnswer answer = jobs.Put(CheckPutJobRequest(parsed->value));
+      std::string out = answer.body.dump();
+      if (answer.status != want) *error = std::to_string(answer.status) + " " + out.substr(0, 200);
+      return answer.status == want;
+    };
+    CreatedJobs created;
+    created.by_thread.resize(static_cast<size_t>(threads));
+    auto put_new = [&](int t, uint64_t i, std::string* error) {
+      std::string name = "direct-c" + std::to_string(threads) + "-t" + std::to_string(t) + "-" +
+                         std::to_string(i);
+      bool ok = put(JobSpecBody(name), 201, error);
+      if (ok) created.by_thread[static_cast<size_t>(t)].push_back(name);
+      return ok;
+    };
+    if (Wanted(options, "put_new")) {
+      results->push_back(RunClosedLoop("put_new", "direct", threads, options.warmup_s,
+                                       options.duration_s, put_new, -1));
+      PrintOutcome(results->back());
+    } else {
+      for (int t = 0; t < threads; ++t) {
+        for (uint64_t i = 0; i < 20; ++i) {
+          std::string e;
+          put_new(t, i, &e);
+        }
+      }
+    }
+    if (Wanted(options, "put_unchanged")) {
+      auto op = [&](int t, uint64_t i, std::string* error) {
+        return put(JobSpecBody(created.Pick(t, i)), 422, error);
+      };
+      results->push_back(RunClosedLoop("put_unchanged", "direct", threads, options.warmup_s,
+                                       options.duration_s, op, -1));
+      PrintOutcome(results->back());
+    }
+    if (Wanted(options, "get_job")) {
+      auto op = [&](int t, uint64_t i, std::string* error) {
+        ApiAnswer answer = jobs.Get(created.Pick(t, i), "default");
+        std::string out = answer.body.dump();
+        if (answer.status != 200) *error = std::to_string(answer.status) + " " + out.substr(0, 200);
+        return answer.status == 200;
+      };
+      results->push_back(RunClosedLoop("get_job", "direct", threads, options.warmup_s,
+                                       options.duration_s, op, -1));
+      PrintOutcome(results->back());
+    }
+    if (Wanted(options, "heartbeat")) {
+      auto r0 = Clock::now();
+      std::atomic<int> next{0};
+      std::vector<std::thread> registrars;
+      for (int t = 0; t < threads; ++t) {
+        registrars.emplace_back([&] {
+          for (int i; (i = next.fetch_add(1)) < options.nodes;) {
+            NodeRecord n;
+            n.id = NodeId(i);
+            n.name = n.id;
+            n.labels = {{"env", "bench"}, {"region", "eu-west"}, {"hw", "rpi4"}};
+            n.agent_version = "1.0.0";
+            n.os = "linux";
+            n.arch = "arm64";
+            Result<NodeSnapshot> r = nodes.Register(std::move(n), "");
+            if (!r.ok()) std::fprintf(stderr, "register: %s\n", r.status().message().c_str());
+          }
+        });
+      }
+      for (std::thread& r : registrars) r.join();
+      double took = std::chrono::duration<double>(Clock::now() - r0).count();
+      std::printf("  registered %d nodes in %.2f s (%.0f /s)\n", options.nodes, took,
+                  options.nodes / took);
+      auto op = [&](int t, uint64_t i, std::string* error) {
+        int node = static_cast<int>((static_cast<uint64_t>(t) + i * static_cast<uint64_t>(threads)) %
+                                    static_cast<uint64_t>(options.nodes));
+        Result<Document> parsed = ParseJson(HeartbeatBody(NodeId(node), static_cast<int>(i)));
+        if (!parsed.ok()) {
+          *error = parsed.status().message();
+          return false;
+        }
+        // What the route handler does with the body.
+        const Json& b = parsed->value;
+        for (auto it = b.begin(); it != b.end(); ++it) {
+          if (it.key() != "node_id" && it.key() != "executions" && it.key() != "logs") return false;
+        }
+        std::vector<Json> observed;
+        for (size_t k = 0; k < b["executions"].size(); ++k) {
+          const Json& e = b["executions"][k];
+          if (!e.is_object() || !e.contains("execution_id")) return false;
+          observed.push_back(e);
+        }
+        Result<NodeSnapshot> n =
+            nodes.Heartbeat(b["node_id"].get<std::string>(), "", std::move(observed));
+        if (!n.ok()) {
+          *error = n.status().message();
+          return false;
+        }
+        std::string out =
+            Json{{"assignments", Json::array()}, {"index", n->assignments_index}}.dump();
+        return !out.empty();
+      };
+      results->push_back(RunClosedLoop("heartbeat", "direct", threads, options.warmup_s,
+                                       options.duration_s, op, -1));
+      PrintOutcome(results->back());
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int Main(int argc, char** argv) {
+  Options options;
+  options.drover = std::string(DROVER_SOURCE_DIR) + "/build/drover";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto list = [](const std::string& text) {
+      std::vector<std::string> out;
+      std::stringstream s(text);
+      for (std::string item; std::getline(s, item, ',');) {
+        if (!item.empty()) out.push_back(item);
+      }
+      return out;
+    };
+    if (a == "--drover") {
+      options.drover = value();
+    } else if (a == "--duration") {
+      options.duration_s = std::stod(value());
+    } else if (a == "--warmup") {
+      options.warmup_s = std::stod(value());
+    } else if (a == "--connections") {
+      options.connections.clear();
+      for (const std::string& c : list(value())) options.connections.push_back(std::stoi(c));
+    } else if (a == "--nodes") {
+      options.nodes = std::stoi(value());
+    } else if (a == "--only") {
+      for (const std::string& s : list(value())) options.only.insert(s);
+    } else if (a == "--no-direct") {
+      options.direct = false;
+    } else if (a == "--no-http") {
+      options.http = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--drover PATH] [--duration S] [--warmup S] [--connections 16,64] "
+                   "[--nodes N] [--only put_new,put_unchanged,get_job,heartbeat] [--no-direct] "
+                   "[--no-http]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  g_drover_binary = options.drover;
+  if (options.http && access(g_drover_binary.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "no drover binary at %s (use --drover PATH)\n", g_drover_binary.c_str());
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::printf("api_load_bench: %.0f s per scenario (+%.0f s warm-up), %d nodes, %u cpus\n",
+              options.duration_s, options.warmup_s, options.nodes,
+              std::thread::hardware_concurrency());
+
+  std::vector<Outcome> results;
+  for (int conns : options.connections) {
+    if (options.http && !RunHttp(options, conns, &results)) return 1;
+    if (options.direct) RunDirect(options, conns, &results);
+  }
+
+  // Summary with HTTP/direct ratios.
+  std::printf("\n| scenario | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores | srv us/req "
+              "| direct ops/s | direct p99 ms | direct/HTTP |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Outcome& h : results) {
+    if (h.mode != "http") continue;
+    const Outcome* d = nullptr;
+    for (const Outcome& o : results) {
+      if (o.mode == "direct" && o.scenario == h.scenario && o.concurrency == h.concurrency) d = &o;
+    }
+    std::printf("| %s | %d | %.0f | %" PRIu64 " | %.2f | %.2f | %.1f | %.2f | %.0f | %s | %s | %s |\n",
+                h.scenario.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms, h.p99_ms,
+                h.max_ms, h.server_cpu / h.seconds,
+                h.requests ? h.server_cpu / static_cast<double>(h.requests) * 1e6 : 0.0,
+                d ? std::to_string(static_cast<long>(d->rate())).c_str() : "-",
+                d ? (std::to_string(d->p99_ms).substr(0, 5)).c_str() : "-",
+                d && h.rate() > 0 ? (std::to_string(d->rate() / h.rate()).substr(0, 4) + "x").c_str()
+                                  : "-");
+  }
+  if (!options.http) {
+    for (const Outcome& d : results) PrintOutcome(d);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace drover
+
+int main(int argc, char** argv) { return drover::Main(argc, argv); }
