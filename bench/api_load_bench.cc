@@ -672,6 +672,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("api_load_bench: %.0f s per scenario (+%.0f s warm-up), %d nodes, %u cpus\n",
               options.duration_s, options.warmup_s, options.nodes,
               std::thread::hardware_concurrency());

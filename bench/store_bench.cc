@@ -4,13 +4,14 @@
 // 100-key prefix. SQLite runs on a file under $DROVER_BENCH_DIR (default: the system temp dir),
 // with synchronous=FULL (the default) and NORMAL.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
-#include <unistd.h>
 
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
@@ -30,11 +31,11 @@ class BenchStore {
       return;
     }
     const char* base = std::getenv("DROVER_BENCH_DIR");
-    std::filesystem::path parent = base != nullptr ? std::filesystem::path(base)
-                                                   : std::filesystem::temp_directory_path();
+    std::filesystem::path parent =
+        base != nullptr ? std::filesystem::path(base) : std::filesystem::temp_directory_path();
     static int counter = 0;
-    dir_ = parent / ("drover-store-bench-" + std::to_string(getpid()) + "-" +
-                     std::to_string(counter++));
+    dir_ = parent /
+           ("drover-store-bench-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
     std::filesystem::create_directories(dir_);
     SqliteOptions options;
     options.synchronous = backend == Backend::kSqliteFull ? SqliteOptions::Synchronous::kFull

@@ -400,10 +400,11 @@ ApiAnswer JobService::List(const std::string& ns, const std::string& label_selec
   return {200, {{"items", items}, {"next_token", more ? Json(ToHex(last_key)) : Json(nullptr)}}};
 }
 
-ApiAnswer JobService::Versions(const std::string& ref, const std::string& ns) {
+ApiAnswer JobService::ListOfJob(const std::string& ref, const std::string& ns,
+                                std::string (*prefix_of)(std::string_view job_id)) {
   Result<StoredJob> found = Find(ref, ns);
   if (!found.ok()) return ErrorFrom(found.status());
-  Result<store::RangeResult> list = store_.List(keys::VersionsOf(found->job.id));
+  Result<store::RangeResult> list = store_.List(prefix_of(found->job.id));
   if (!list.ok()) return ErrorFrom(list.status());
   Json items = Json::array();
   for (const store::KeyValue& kv : list->items) {
@@ -412,6 +413,10 @@ ApiAnswer JobService::Versions(const std::string& ref, const std::string& ns) {
     items.push_back(*json);
   }
   return {200, {{"items", items}, {"next_token", nullptr}}};
+}
+
+ApiAnswer JobService::Versions(const std::string& ref, const std::string& ns) {
+  return ListOfJob(ref, ns, &keys::VersionsOf);
 }
 
 ApiAnswer JobService::Version(const std::string& ref, const std::string& ns,
@@ -490,17 +495,7 @@ ApiAnswer JobService::Executions(const std::string& ref, const std::string& ns,
 }
 
 ApiAnswer JobService::Events(const std::string& ref, const std::string& ns) {
-  Result<StoredJob> found = Find(ref, ns);
-  if (!found.ok()) return ErrorFrom(found.status());
-  Result<store::RangeResult> list = store_.List(keys::EventsOf(found->job.id));
-  if (!list.ok()) return ErrorFrom(list.status());
-  Json items = Json::array();
-  for (const store::KeyValue& kv : list->items) {
-    Result<Json> json = ParseValue(kv);
-    if (!json.ok()) return ErrorFrom(json.status());
-    items.push_back(*json);
-  }
-  return {200, {{"items", items}, {"next_token", nullptr}}};
+  return ListOfJob(ref, ns, &keys::EventsOf);
 }
 
 ApiAnswer JobService::Stop(const std::string& ref, const std::string& ns, bool purge) {

@@ -78,6 +78,9 @@ class JobService {
 
  private:
   Result<StoredJob> ReadJob(const std::string& ns, const std::string& name);
+  // The stored JSON values under one of the job's prefixes (versions, events), in key order.
+  ApiAnswer ListOfJob(const std::string& ref, const std::string& ns,
+                      std::string (*prefix_of)(std::string_view job_id));
 
   store::Store& store_;
   const Clock& clock_;
