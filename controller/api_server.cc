@@ -67,17 +67,21 @@ void ApiServer::Handle(HttpRequest request, Responder respond) {
   };
   try {
     if (match.route == nullptr) {
+      if (match.malformed) {
+        return finish(ErrorResponse(400, "invalid", "malformed percent-escape in the path"));
+      }
       if (!match.allowed_methods.empty()) {
         std::string allow;
         for (const std::string& m : match.allowed_methods) allow += (allow.empty() ? "" : ", ") + m;
-        HttpResponse r = ErrorResponse(405, "method_not_allowed",
-                                       "method " + request.method + " is not allowed here (allowed: " +
-                                           allow + ")");
+        HttpResponse r = ErrorResponse(
+            405, "method_not_allowed",
+            "method " + request.method + " is not allowed here (allowed: " + allow + ")");
         r.headers.emplace_back("Allow", allow);
         return finish(std::move(r));
       }
-      return finish(ErrorResponse(404, "not_found", "no such route: " + request.method + " " +
-                                                        request.path.substr(0, 200)));
+      return finish(
+          ErrorResponse(404, "not_found",
+                        "no such route: " + request.method + " " + request.path.substr(0, 200)));
     }
     const struct Route& route = *match.route;
     Caller caller;
@@ -97,10 +101,11 @@ void ApiServer::Handle(HttpRequest request, Responder respond) {
       std::string type = request.Header("content-type");
       std::string base = type.substr(0, type.find(';'));
       while (!base.empty() && base.back() == ' ') base.pop_back();
+      for (char& ch : base) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       if (!base.empty() && base != "application/json") {
-        return finish(ErrorResponse(415, "invalid",
-                                    "unsupported Content-Type \"" + type.substr(0, 100) +
-                                        "\": send application/json"));
+        return finish(ErrorResponse(
+            415, "invalid",
+            "unsupported Content-Type \"" + type.substr(0, 100) + "\": send application/json"));
       }
       Result<Document> parsed = ParseJson(request.body);
       if (!parsed.ok()) {
@@ -140,7 +145,9 @@ void ApiServer::AddRoutes() {
 
   // ---- operations ----
   Route("GET", "/healthz", "Liveness: the process answers", Access::kPublic,
-        [](const RequestContext&, Responder r) { r(HttpResponse::FromJson(200, {{"status", "ok"}})); });
+        [](const RequestContext&, Responder r) {
+          r(HttpResponse::FromJson(200, {{"status", "ok"}}));
+        });
   Route("GET", "/readyz", "Readiness: the store is loaded and the API serves", Access::kPublic,
         [this](const RequestContext&, Responder r) {
           bool ready = ready_.load();
@@ -160,105 +167,118 @@ void ApiServer::AddRoutes() {
         [this](const RequestContext&, Responder r) { r(HttpResponse::FromJson(200, OpenApi())); });
 
   // ---- jobs ----
-  Route("PUT", "/api/v1/jobs", "Create or update a job (PutJobRequest or a bare spec)",
-        Access::kWrite,
-        [this](const RequestContext& c, Responder r) {
-          if (c.body.is_null()) return r(Invalid("the body must be a PutJobRequest or a job spec"));
-          Reply(r, jobs_.Put(CheckPutJobRequest(c.body)));
-        },
-        body_scope, true);
-  Route("PUT", "/api/v1/jobs/diff", "The unified diff of a proposed spec against the stored one",
-        Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          if (c.body.is_null()) return r(Invalid("the body must be a PutJobRequest or a job spec"));
-          Reply(r, jobs_.Diff(CheckPutJobRequest(c.body)));
-        },
-        body_scope, true);
-  Route("GET", "/api/v1/jobs", "List jobs (namespace=* for all; labels, state, limit, next_token)",
-        Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          const HttpRequest& q = c.request;
-          Reply(r, jobs_.List(NamespaceParam(q), q.Query("labels"), q.Query("state"),
-                              q.Query("limit"), q.Query("next_token")));
-        },
-        list_scope);
-  Route("GET", "/api/v1/jobs/{job}", "A job: spec and status", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.Get(c.params.Get("job"), NamespaceParam(c.request)));
-        },
-        job_scope);
-  Route("DELETE", "/api/v1/jobs/{job}", "Stop a job (purge=true also deletes its record)",
-        Access::kWrite,
-        [this](const RequestContext& c, Responder r) {
-          std::string purge = c.request.Query("purge", "false");
-          if (purge != "true" && purge != "false") {
-            return r(Invalid("invalid purge", {{"purge", "must be true or false"}}));
-          }
-          Reply(r, jobs_.Stop(c.params.Get("job"), NamespaceParam(c.request), purge == "true"));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/versions", "Every kept version of a job", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.Versions(c.params.Get("job"), NamespaceParam(c.request)));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/versions/diff", "The diff of two versions (from, to)",
-        Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.VersionsDiff(c.params.Get("job"), NamespaceParam(c.request),
-                                      c.request.Query("from"), c.request.Query("to")));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/versions/{n}", "One version of a job", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.Version(c.params.Get("job"), NamespaceParam(c.request), c.params.Get("n")));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/executions", "A job's executions (version, state filters)",
-        Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.Executions(c.params.Get("job"), NamespaceParam(c.request),
-                                    c.request.Query("version"), c.request.Query("state")));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/results", "Query results per node", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
-          if (!found.ok()) return r(ErrorResponse(found.status()));
-          r(HttpResponse::FromJson(200, {{"items", Json::array()}, {"job_id", found->job.id}}));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/events", "A job's events, oldest first", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Reply(r, jobs_.Events(c.params.Get("job"), NamespaceParam(c.request)));
-        },
-        job_scope);
-  Route("GET", "/api/v1/jobs/{job}/logs", "Log lines of a job's executions (node, tail)",
-        Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
-          if (!found.ok()) return r(ErrorResponse(found.status()));
-          r(HttpResponse::FromJson(200, {{"items", Json::array()}}));
-        },
-        job_scope);
+  Route(
+      "PUT", "/api/v1/jobs", "Create or update a job (PutJobRequest or a bare spec)",
+      Access::kWrite,
+      [this](const RequestContext& c, Responder r) {
+        if (c.body.is_null()) return r(Invalid("the body must be a PutJobRequest or a job spec"));
+        Reply(r, jobs_.Put(CheckPutJobRequest(c.body)));
+      },
+      body_scope, true);
+  Route(
+      "PUT", "/api/v1/jobs/diff", "The unified diff of a proposed spec against the stored one",
+      Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        if (c.body.is_null()) return r(Invalid("the body must be a PutJobRequest or a job spec"));
+        Reply(r, jobs_.Diff(CheckPutJobRequest(c.body)));
+      },
+      body_scope, true);
+  Route(
+      "GET", "/api/v1/jobs", "List jobs (namespace=* for all; labels, state, limit, next_token)",
+      Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        const HttpRequest& q = c.request;
+        Reply(r, jobs_.List(NamespaceParam(q), q.Query("labels"), q.Query("state"),
+                            q.Query("limit"), q.Query("next_token")));
+      },
+      list_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}", "A job: spec and status", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.Get(c.params.Get("job"), NamespaceParam(c.request)));
+      },
+      job_scope);
+  Route(
+      "DELETE", "/api/v1/jobs/{job}", "Stop a job (purge=true also deletes its record)",
+      Access::kWrite,
+      [this](const RequestContext& c, Responder r) {
+        std::string purge = c.request.Query("purge", "false");
+        if (purge != "true" && purge != "false") {
+          return r(Invalid("invalid purge", {{"purge", "must be true or false"}}));
+        }
+        Reply(r, jobs_.Stop(c.params.Get("job"), NamespaceParam(c.request), purge == "true"));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/versions", "Every kept version of a job", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.Versions(c.params.Get("job"), NamespaceParam(c.request)));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/versions/diff", "The diff of two versions (from, to)",
+      Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.VersionsDiff(c.params.Get("job"), NamespaceParam(c.request),
+                                    c.request.Query("from"), c.request.Query("to")));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/versions/{n}", "One version of a job", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.Version(c.params.Get("job"), NamespaceParam(c.request), c.params.Get("n")));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/executions", "A job's executions (version, state filters)",
+      Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.Executions(c.params.Get("job"), NamespaceParam(c.request),
+                                  c.request.Query("version"), c.request.Query("state")));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/results", "Query results per node", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
+        if (!found.ok()) return r(ErrorResponse(found.status()));
+        r(HttpResponse::FromJson(200, {{"items", Json::array()}, {"job_id", found->job.id}}));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/events", "A job's events, oldest first", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Reply(r, jobs_.Events(c.params.Get("job"), NamespaceParam(c.request)));
+      },
+      job_scope);
+  Route(
+      "GET", "/api/v1/jobs/{job}/logs", "Log lines of a job's executions (node, tail)",
+      Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
+        if (!found.ok()) return r(ErrorResponse(found.status()));
+        r(HttpResponse::FromJson(200, {{"items", Json::array()}}));
+      },
+      job_scope);
   for (const char* control : {"pause", "resume", "promote", "rollback"}) {
-    Route("POST", std::string("/api/v1/jobs/{job}/rollout/") + control,
-          std::string("Rollout control: ") + control + " (409 in a phase that does not allow it)",
-          Access::kWrite,
-          [this, control](const RequestContext& c, Responder r) {
-            Reply(r, jobs_.Control(c.params.Get("job"), NamespaceParam(c.request), control, c.body));
-          },
-          job_scope, true);
+    Route(
+        "POST", std::string("/api/v1/jobs/{job}/rollout/") + control,
+        std::string("Rollout control: ") + control + " (409 in a phase that does not allow it)",
+        Access::kWrite,
+        [this, control](const RequestContext& c, Responder r) {
+          Reply(r, jobs_.Control(c.params.Get("job"), NamespaceParam(c.request), control, c.body));
+        },
+        job_scope, true);
   }
   Route("GET", "/api/v1/executions/{id}", "One execution", Access::kRead,
         [](const RequestContext& c, Responder r) {
-          r(ErrorResponse(404, "not_found", "execution " + c.params.Get("id").substr(0, 100) +
-                                                " not found"));
+          r(ErrorResponse(404, "not_found",
+                          "execution " + c.params.Get("id").substr(0, 100) + " not found"));
         });
   Route("GET", "/api/v1/executions/{id}/logs", "An execution's log lines (tail)", Access::kRead,
         [](const RequestContext& c, Responder r) {
-          r(ErrorResponse(404, "not_found", "execution " + c.params.Get("id").substr(0, 100) +
-                                                " not found"));
+          r(ErrorResponse(404, "not_found",
+                          "execution " + c.params.Get("id").substr(0, 100) + " not found"));
         });
 
   // ---- nodes ----
@@ -290,126 +310,134 @@ void ApiServer::AddRoutes() {
           r(HttpResponse::FromJson(200, {{"deleted", c.params.Get("id")}}));
         });
   for (const char* op : {"cordon", "uncordon", "drain"}) {
-    Route("POST", std::string("/api/v1/nodes/{id}/") + op,
-          std::string("Node operation: ") + op, Access::kAdmin,
-          [this, op](const RequestContext& c, Responder r) {
-            std::string which = op;
-            Result<NodeSnapshot> n = nodes_.SetSchedulable(c.params.Get("id"), which == "uncordon",
-                                                           which == "drain");
-            if (!n.ok()) return r(ErrorResponse(n.status()));
-            r(HttpResponse::FromJson(200, {{"node", NodeSnapshotToJson(*n)}}));
-          },
-          {}, true);
+    Route(
+        "POST", std::string("/api/v1/nodes/{id}/") + op, std::string("Node operation: ") + op,
+        Access::kAdmin,
+        [this, op](const RequestContext& c, Responder r) {
+          std::string which = op;
+          Result<NodeSnapshot> n =
+              nodes_.SetSchedulable(c.params.Get("id"), which == "uncordon", which == "drain");
+          if (!n.ok()) return r(ErrorResponse(n.status()));
+          r(HttpResponse::FromJson(200, {{"node", NodeSnapshotToJson(*n)}}));
+        },
+        {}, true);
   }
 
   // ---- agent protocol ----
-  Route("POST", "/api/v1/agent/register", "Agent registration (counts as a heartbeat)",
-        Access::kAgent,
-        [this](const RequestContext& c, Responder r) {
-          const Json& b = c.body;
-          if (!b.is_object()) return r(Invalid("the body must be a JSON object"));
-          Diagnostics d;
-          static const std::set<std::string> kKnown = {"node_id", "name",   "labels", "agent_version",
-                                                       "os",      "arch",   "capacity"};
-          for (auto it = b.begin(); it != b.end(); ++it) {
-            if (!kKnown.count(it.key())) d.Error(it.key(), "unknown field");
+  Route(
+      "POST", "/api/v1/agent/register", "Agent registration (counts as a heartbeat)",
+      Access::kAgent,
+      [this](const RequestContext& c, Responder r) {
+        const Json& b = c.body;
+        if (!b.is_object()) return r(Invalid("the body must be a JSON object"));
+        Diagnostics d;
+        static const std::set<std::string> kKnown = {"node_id", "name", "labels",  "agent_version",
+                                                     "os",      "arch", "capacity"};
+        for (auto it = b.begin(); it != b.end(); ++it) {
+          if (!kKnown.count(it.key())) d.Error(it.key(), "unknown field");
+        }
+        NodeRecord node;
+        auto text = [&](const char* field, std::string* out, bool required) {
+          auto it = b.find(field);
+          if (it == b.end() || it->is_null()) {
+            if (required) d.Error(field, "required");
+          } else if (!it->is_string()) {
+            d.Error(field, "expected a string");
+          } else {
+            *out = it->get<std::string>();
           }
-          NodeRecord node;
-          auto text = [&](const char* field, std::string* out, bool required) {
-            auto it = b.find(field);
-            if (it == b.end() || it->is_null()) {
-              if (required) d.Error(field, "required");
-            } else if (!it->is_string()) {
-              d.Error(field, "expected a string");
-            } else {
-              *out = it->get<std::string>();
-            }
-          };
-          text("node_id", &node.id, true);
-          text("name", &node.name, false);
-          text("agent_version", &node.agent_version, false);
-          text("os", &node.os, false);
-          text("arch", &node.arch, false);
-          if (!node.id.empty()) {
-            if (auto e = NodeIdError(node.id)) d.Error("node_id", *e);
-          }
-          for (std::string* s : {&node.name, &node.agent_version, &node.os, &node.arch}) {
-            if (s->size() > 253) d.Error("name", "at most 253 characters");
-          }
-          if (b.contains("labels") && !b["labels"].is_null()) {
-            if (!b["labels"].is_object()) {
-              d.Error("labels", "expected an object of strings");
-            } else {
-              for (auto it = b["labels"].begin(); it != b["labels"].end(); ++it) {
-                std::string f = FieldPathAppendKey("labels", it.key());
-                if (!it->is_string()) {
-                  d.Error(f, "expected a string");
-                  continue;
-                }
-                if (auto e = LabelKeyError(it.key())) d.Error(f, "invalid label key: " + *e);
-                if (auto e = LabelValueError(it->get<std::string>())) {
-                  d.Error(f, "invalid label value: " + *e);
-                }
-                node.labels[it.key()] = it->get<std::string>();
+        };
+        text("node_id", &node.id, true);
+        text("name", &node.name, false);
+        text("agent_version", &node.agent_version, false);
+        text("os", &node.os, false);
+        text("arch", &node.arch, false);
+        if (!node.id.empty()) {
+          if (auto e = NodeIdError(node.id)) d.Error("node_id", *e);
+        }
+        for (auto [field, value] : {std::pair<const char*, const std::string*>{"name", &node.name},
+                                    {"agent_version", &node.agent_version},
+                                    {"os", &node.os},
+                                    {"arch", &node.arch}}) {
+          if (value->size() > 253) d.Error(field, "at most 253 characters");
+        }
+        if (b.contains("labels") && !b["labels"].is_null()) {
+          if (!b["labels"].is_object()) {
+            d.Error("labels", "expected an object of strings");
+          } else {
+            for (auto it = b["labels"].begin(); it != b["labels"].end(); ++it) {
+              std::string f = FieldPathAppendKey("labels", it.key());
+              if (!it->is_string()) {
+                d.Error(f, "expected a string");
+                continue;
               }
-            }
-          }
-          if (b.contains("capacity") && !b["capacity"].is_null()) {
-            if (!b["capacity"].is_object()) {
-              d.Error("capacity", "expected an object");
-            } else {
-              node.capacity = b["capacity"];
-            }
-          }
-          if (!d.ok()) return r(ErrorResponse(400, "invalid", "invalid registration", d.errors()));
-          Result<NodeSnapshot> n = nodes_.Register(std::move(node), c.caller_token_id);
-          if (!n.ok()) return r(ErrorResponse(n.status()));
-          r(HttpResponse::FromJson(200, {{"node_id", n->record.id},
-                                         {"heartbeat_interval_ms", nodes_.heartbeat_interval().count()}}));
-        },
-        {}, true);
-  Route("POST", "/api/v1/agent/heartbeat", "Agent heartbeat: observed executions in, assignments out",
-        Access::kAgent,
-        [this](const RequestContext& c, Responder r) {
-          const Json& b = c.body;
-          if (!b.is_object()) return r(Invalid("the body must be a JSON object"));
-          for (auto it = b.begin(); it != b.end(); ++it) {
-            if (it.key() != "node_id" && it.key() != "executions" && it.key() != "logs") {
-              return r(Invalid("invalid heartbeat", {{it.key(), "unknown field"}}));
-            }
-          }
-          if (!b.contains("node_id") || !b["node_id"].is_string()) {
-            return r(Invalid("invalid heartbeat", {{"node_id", "required: a string"}}));
-          }
-          std::vector<Json> observed;
-          if (b.contains("executions") && !b["executions"].is_null()) {
-            if (!b["executions"].is_array()) {
-              return r(Invalid("invalid heartbeat", {{"executions", "expected a list"}}));
-            }
-            for (size_t i = 0; i < b["executions"].size(); ++i) {
-              const Json& e = b["executions"][i];
-              if (!e.is_object() || !e.contains("execution_id") || !e["execution_id"].is_string()) {
-                return r(Invalid("invalid heartbeat",
-                                 {{FieldPathAppendIndex("executions", i),
-                                   "expected an object with a string execution_id"}}));
+              if (auto e = LabelKeyError(it.key())) d.Error(f, "invalid label key: " + *e);
+              if (auto e = LabelValueError(it->get<std::string>())) {
+                d.Error(f, "invalid label value: " + *e);
               }
-              observed.push_back(e);
+              node.labels[it.key()] = it->get<std::string>();
             }
           }
-          Result<NodeSnapshot> n = nodes_.Heartbeat(b["node_id"].get<std::string>(),
-                                                    c.caller_token_id, std::move(observed));
-          if (!n.ok()) return r(ErrorResponse(n.status()));
-          r(HttpResponse::FromJson(200, {{"assignments", Json::array()},
-                                         {"index", n->assignments_index}}));
-        },
-        {}, true);
+        }
+        if (b.contains("capacity") && !b["capacity"].is_null()) {
+          if (!b["capacity"].is_object()) {
+            d.Error("capacity", "expected an object");
+          } else {
+            node.capacity = b["capacity"];
+          }
+        }
+        if (!d.ok()) return r(ErrorResponse(400, "invalid", "invalid registration", d.errors()));
+        Result<NodeSnapshot> n = nodes_.Register(std::move(node), c.caller_token_id);
+        if (!n.ok()) return r(ErrorResponse(n.status()));
+        r(HttpResponse::FromJson(200,
+                                 {{"node_id", n->record.id},
+                                  {"heartbeat_interval_ms", nodes_.heartbeat_interval().count()}}));
+      },
+      {}, true);
+  Route(
+      "POST", "/api/v1/agent/heartbeat", "Agent heartbeat: observed executions in, assignments out",
+      Access::kAgent,
+      [this](const RequestContext& c, Responder r) {
+        const Json& b = c.body;
+        if (!b.is_object()) return r(Invalid("the body must be a JSON object"));
+        for (auto it = b.begin(); it != b.end(); ++it) {
+          if (it.key() != "node_id" && it.key() != "executions" && it.key() != "logs") {
+            return r(Invalid("invalid heartbeat", {{it.key(), "unknown field"}}));
+          }
+        }
+        if (!b.contains("node_id") || !b["node_id"].is_string()) {
+          return r(Invalid("invalid heartbeat", {{"node_id", "required: a string"}}));
+        }
+        std::vector<Json> observed;
+        if (b.contains("executions") && !b["executions"].is_null()) {
+          if (!b["executions"].is_array()) {
+            return r(Invalid("invalid heartbeat", {{"executions", "expected a list"}}));
+          }
+          for (size_t i = 0; i < b["executions"].size(); ++i) {
+            const Json& e = b["executions"][i];
+            if (!e.is_object() || !e.contains("execution_id") || !e["execution_id"].is_string()) {
+              return r(Invalid("invalid heartbeat",
+                               {{FieldPathAppendIndex("executions", i),
+                                 "expected an object with a string execution_id"}}));
+            }
+            observed.push_back(e);
+          }
+        }
+        Result<NodeSnapshot> n = nodes_.Heartbeat(b["node_id"].get<std::string>(),
+                                                  c.caller_token_id, std::move(observed));
+        if (!n.ok()) return r(ErrorResponse(n.status()));
+        r(HttpResponse::FromJson(
+            200, {{"assignments", Json::array()}, {"index", n->assignments_index}}));
+      },
+      {}, true);
   Route("GET", "/api/v1/agent/assignments", "Long-poll a node's assignments (node_id, index, wait)",
         Access::kAgent, [this](const RequestContext& c, Responder r) {
           std::string node_id = c.request.Query("node_id");
           if (node_id.empty()) return r(Invalid("node_id is required", {{"node_id", "required"}}));
           uint64_t index = 0;
           std::string index_text = c.request.Query("index", "0");
-          auto [p, ec] = std::from_chars(index_text.data(), index_text.data() + index_text.size(), index);
+          auto [p, ec] =
+              std::from_chars(index_text.data(), index_text.data() + index_text.size(), index);
           if (ec != std::errc() || p != index_text.data() + index_text.size()) {
             return r(Invalid("invalid index", {{"index", "must be a non-negative integer"}}));
           }
@@ -421,13 +449,11 @@ void ApiServer::AddRoutes() {
           if (!node->record.token_id.empty() && node->record.token_id != c.caller_token_id) {
             return r(ErrorResponse(403, "forbidden", "node id is bound to another agent token"));
           }
-          nodes_.WaitForAssignments(node_id, index, *wait,
-                                    [r](std::optional<NodeSnapshot> s) {
-                                      if (!s) return r(ErrorResponse(404, "not_found", "node removed"));
-                                      r(HttpResponse::FromJson(
-                                          200, {{"assignments", Json::array()},
-                                                {"index", s->assignments_index}}));
-                                    });
+          nodes_.WaitForAssignments(node_id, index, *wait, [r](std::optional<NodeSnapshot> s) {
+            if (!s) return r(ErrorResponse(404, "not_found", "node removed"));
+            r(HttpResponse::FromJson(
+                200, {{"assignments", Json::array()}, {"index", s->assignments_index}}));
+          });
         });
 }
 

@@ -70,10 +70,11 @@ Result<int64_t> ParsePositive(const std::string& flag, const std::string& text) 
 Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
   Flags f;
   std::map<std::string, std::string*> strings = {
-      {"--listen", &f.listen},         {"--data-dir", &f.data_dir},   {"--store", &f.store},
-      {"--auth-token-file", &f.auth_token_file}, {"--tls-cert", &f.tls_cert},
-      {"--tls-key", &f.tls_key},       {"--log-format", &f.log_format},
-      {"--log-level", &f.log_level},   {"--manifests", &f.manifests}};
+      {"--listen", &f.listen},         {"--data-dir", &f.data_dir},
+      {"--store", &f.store},           {"--auth-token-file", &f.auth_token_file},
+      {"--tls-cert", &f.tls_cert},     {"--tls-key", &f.tls_key},
+      {"--log-format", &f.log_format}, {"--log-level", &f.log_level},
+      {"--manifests", &f.manifests}};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string name = args[i];
     std::string value;
@@ -105,7 +106,8 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
         return InvalidError(name + ": expected a positive duration such as 5s, got \"" + *v + "\"");
       }
       (name == "--heartbeat-interval" ? f.heartbeat_interval : f.node_lost_after) = *d;
-    } else if (name == "--max-body-bytes" || name == "--history-limit" || name == "--http-threads") {
+    } else if (name == "--max-body-bytes" || name == "--history-limit" ||
+               name == "--http-threads") {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       Result<int64_t> n = ParsePositive(name, *v);
@@ -127,7 +129,8 @@ std::chrono::milliseconds ToMillis(Duration d) {
   return std::chrono::milliseconds(std::max<int64_t>(1, d.nanoseconds() / 1'000'000));
 }
 
-void Log(const Flags& flags, std::ostream& err, const std::string& level, const std::string& message) {
+void Log(const Flags& flags, std::ostream& err, const std::string& level,
+         const std::string& message) {
   if (flags.log_format == "json") {
     err << DumpJson({{"time", RealClock().WallTime()}, {"level", level}, {"msg", message}}) << "\n";
   } else {
@@ -189,8 +192,8 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
     std::error_code ec;
     std::filesystem::create_directories(flags.data_dir, ec);
     if (ec) {
-      err << "drover controller: cannot create --data-dir " << flags.data_dir << ": " << ec.message()
-          << "\n";
+      err << "drover controller: cannot create --data-dir " << flags.data_dir << ": "
+          << ec.message() << "\n";
       return 1;
     }
     std::string path = (std::filesystem::path(flags.data_dir) / "drover.db").string();
@@ -221,7 +224,8 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   }
   JobService jobs(store, RealClock(), nodes,
                   {static_cast<int>(std::min<int64_t>(flags.history_limit, 100000)), 1000});
-  ApiServer api(jobs, nodes, metrics, tokens.get(), {DROVER_VERSION, std::chrono::milliseconds(60'000)});
+  ApiServer api(jobs, nodes, metrics, tokens.get(),
+                {DROVER_VERSION, std::chrono::milliseconds(60'000)});
 
   HttpServerOptions http;
   http.host = address->first;
@@ -229,10 +233,9 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   http.tls_cert = flags.tls_cert;
   http.tls_key = flags.tls_key;
   http.max_body_bytes = static_cast<size_t>(flags.max_body_bytes);
-  Result<std::unique_ptr<HttpServer>> server =
-      HttpServer::Start(http, [&api](HttpRequest r, Responder respond) {
-        api.Handle(std::move(r), std::move(respond));
-      });
+  Result<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+      http,
+      [&api](HttpRequest r, Responder respond) { api.Handle(std::move(r), std::move(respond)); });
   if (!server.ok()) {
     err << "drover controller: " << server.status().message() << "\n";
     return 1;
@@ -247,8 +250,8 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
 
   int received = 0;
   sigwait(&signals, &received);
-  Log(flags, err, "info", std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") +
-                              ", shutting down");
+  Log(flags, err, "info",
+      std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   api.SetReady(false);
   (*server)->Stop();
   return 0;

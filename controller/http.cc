@@ -65,18 +65,30 @@ HttpResponse ErrorResponse(int status, std::string_view code, std::string_view m
 
 int HttpStatusFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalid: return 400;
-    case StatusCode::kUnchanged: return 422;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kConflict: return 409;
-    case StatusCode::kUnauthorized: return 401;
-    case StatusCode::kForbidden: return 403;
-    case StatusCode::kTooLarge: return 413;
-    case StatusCode::kMethodNotAllowed: return 405;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kOutOfRange: return 400;
-    case StatusCode::kInternal: return 500;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalid:
+      return 400;
+    case StatusCode::kUnchanged:
+      return 422;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kConflict:
+      return 409;
+    case StatusCode::kUnauthorized:
+      return 401;
+    case StatusCode::kForbidden:
+      return 403;
+    case StatusCode::kTooLarge:
+      return 413;
+    case StatusCode::kMethodNotAllowed:
+      return 405;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kOutOfRange:
+      return 400;
+    case StatusCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -100,7 +112,10 @@ Router::Match Router::Find(std::string_view method, std::string_view raw_path) c
   std::vector<std::string> segments;
   for (std::string_view s : raw_segments) {
     std::optional<std::string> decoded = PercentDecode(s);
-    if (!decoded) return result;  // malformed escapes match nothing: 404
+    if (!decoded) {
+      result.malformed = true;
+      return result;
+    }
     segments.push_back(std::move(*decoded));
   }
   int best_score = -1;
@@ -159,7 +174,8 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
   return out;
 }
 
-std::map<std::string, std::string> ParseQuery(std::string_view query) {
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view query,
+                                                      std::string* bad_parameter) {
   std::map<std::string, std::string> out;
   size_t start = 0;
   while (start < query.size()) {
@@ -172,7 +188,14 @@ std::map<std::string, std::string> ParseQuery(std::string_view query) {
     std::optional<std::string> key = PercentDecode(pair.substr(0, eq), true);
     std::optional<std::string> value =
         eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1), true);
-    if (key && value) out[*key] = *value;
+    if (!key || !value) {
+      if (bad_parameter != nullptr) {
+        *bad_parameter = key ? *key : std::string(pair.substr(0, std::min<size_t>(eq, 100)));
+      }
+      return InvalidError("malformed percent-escape in query parameter \"" +
+                          std::string(pair.substr(0, std::min<size_t>(eq, 100))) + "\"");
+    }
+    out[*key] = *value;
   }
   return out;
 }

@@ -8,12 +8,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/diagnostics.h"
 #include "api/status.h"
@@ -86,8 +85,8 @@ struct Route {
   std::string summary;        // for the OpenAPI document
   Access access = Access::kRead;
   Handler handler;
-  ScopeFunction scope;        // empty: not namespaced
-  bool has_body = false;      // PUT/POST routes that read a JSON body
+  ScopeFunction scope;    // empty: not namespaced
+  bool has_body = false;  // PUT/POST routes that read a JSON body
 };
 
 class Router {
@@ -98,6 +97,7 @@ class Router {
     const Route* route = nullptr;
     RouteParams params;
     std::vector<std::string> allowed_methods;  // set when the path matched but not the method
+    bool malformed = false;  // a segment had a malformed percent-escape (answer 400)
   };
   // Splits the raw path on '/', percent-decodes each segment, and finds the route. Literal
   // segments win over parameters. No route: route == nullptr and allowed_methods empty (404);
@@ -114,7 +114,10 @@ class Router {
 // on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
 
-// Parses "a=1&b=x%20y" into decoded pairs (the last value of a repeated key wins).
-std::map<std::string, std::string> ParseQuery(std::string_view query);
+// Parses "a=1&b=x%20y" into decoded pairs (the last value of a repeated key wins). A malformed
+// escape is an error naming the parameter, never silently dropped.
+// `bad_parameter`, when given, receives the name of the parameter that failed.
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view query,
+                                                      std::string* bad_parameter = nullptr);
 
 }  // namespace drover::controller

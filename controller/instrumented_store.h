@@ -28,8 +28,7 @@ class InstrumentedStore final : public store::Store {
     Timer t(metrics_, "commit");
     return inner_.Commit(txn);
   }
-  Result<std::unique_ptr<store::WatchHandle>> Watch(std::string_view prefix,
-                                                    int64_t after_revision,
+  Result<std::unique_ptr<store::WatchHandle>> Watch(std::string_view prefix, int64_t after_revision,
                                                     store::WatchCallback callback) override {
     Timer t(metrics_, "watch");
     return inner_.Watch(prefix, after_revision, std::move(callback));

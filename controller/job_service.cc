@@ -34,8 +34,9 @@ Result<Json> ParseValue(const store::KeyValue& kv) {
   }
 }
 
-bool IsNameLike(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
+// The charset of job names and namespaces; `max` is 253 for names, 63 for namespaces.
+bool IsNameLike(std::string_view s, size_t max = 253) {
+  if (s.empty() || s.size() > max) return false;
   for (char c : s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
@@ -157,7 +158,7 @@ Result<StoredJob> JobService::Find(const std::string& ref, const std::string& ns
     if (index.status().code() != StatusCode::kNotFound) return index.status();
   }
   const std::string& space = ns.empty() ? std::string(JobDefaults::kNamespace) : ns;
-  if (!IsNameLike(ref) || !IsNameLike(space)) {
+  if (!IsNameLike(ref) || !IsNameLike(space, 63)) {
     return NotFoundError("job \"" + ref + "\" not found: not a job id or name");
   }
   return ReadJob(space, ref);
@@ -171,16 +172,15 @@ std::string JobService::NamespaceOf(const std::string& ref, const std::string& n
 
 Json JobService::JobJson(const StoredJob& s) {
   const JobRecord& j = s.job;
-  Json status = {
-      {"state", j.state},
-      {"version", j.version},
-      {"revision", s.mod_revision},
-      {"stable_version", j.stable_version ? Json(*j.stable_version) : Json(nullptr)},
-      {"failed_version", j.failed_version ? Json(*j.failed_version) : Json(nullptr)},
-      {"rollout", s.rollout ? RolloutStatusJson(*s.rollout) : Json(nullptr)},
-      {"created_at", j.created_at},
-      {"updated_at", j.updated_at},
-      {"message", j.message}};
+  Json status = {{"state", j.state},
+                 {"version", j.version},
+                 {"revision", s.mod_revision},
+                 {"stable_version", j.stable_version ? Json(*j.stable_version) : Json(nullptr)},
+                 {"failed_version", j.failed_version ? Json(*j.failed_version) : Json(nullptr)},
+                 {"rollout", s.rollout ? RolloutStatusJson(*s.rollout) : Json(nullptr)},
+                 {"created_at", j.created_at},
+                 {"updated_at", j.updated_at},
+                 {"message", j.message}};
   return {{"id", j.id}, {"spec", EncodeJobSpec(j.spec)}, {"status", status}};
 }
 
@@ -274,8 +274,8 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
         txn.success.push_back(PutEvent(&job, now, "JobCreated", "created version 1"));
         break;
       case PutOutcome::kUpdated:
-        txn.success.push_back(PutEvent(&job, now, "JobUpdated",
-                                       "updated to version " + std::to_string(job.version)));
+        txn.success.push_back(
+            PutEvent(&job, now, "JobUpdated", "updated to version " + std::to_string(job.version)));
         break;
       case PutOutcome::kForced:
         txn.success.push_back(PutEvent(&job, now, "JobForced",
@@ -294,7 +294,8 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
       txn.success.push_back(
           store::Operation::Put(keys::Version(job.id, job.version), JobVersionToJson(v).dump()));
       int expired = job.version - options_.history_limit;
-      if (expired >= 1) txn.success.push_back(store::Operation::Delete(keys::Version(job.id, expired)));
+      if (expired >= 1)
+        txn.success.push_back(store::Operation::Delete(keys::Version(job.id, expired)));
     }
     int64_t expired_event = job.event_sequence - options_.events_per_job;
     for (int64_t e = std::max<int64_t>(1, expired_event - 2); e <= expired_event; ++e) {
@@ -303,9 +304,9 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
     RolloutRecord rollout = NewRollout(spec, job.stable_version, job.version, now);
     txn.success.push_back(
         store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
-    txn.success.insert(txn.success.begin(),
-                       store::Operation::Put(keys::Job(spec.namespace_, spec.name),
-                                             JobRecordToJson(job).dump()));
+    txn.success.insert(
+        txn.success.begin(),
+        store::Operation::Put(keys::Job(spec.namespace_, spec.name), JobRecordToJson(job).dump()));
 
     Result<store::TransactionResult> committed = store_.Commit(txn);
     if (!committed.ok()) return ErrorFrom(committed.status());
@@ -317,8 +318,7 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
              {"warnings", WarningsJson(checked.diagnostics)},
              {"job", JobJson(stored)}}};
   }
-  return Error(409, "conflict",
-               "job " + Ref(spec) + " is being changed concurrently; try again");
+  return Error(409, "conflict", "job " + Ref(spec) + " is being changed concurrently; try again");
 }
 
 ApiAnswer JobService::Diff(const CheckedRequest& checked) {
@@ -348,26 +348,32 @@ ApiAnswer JobService::List(const std::string& ns, const std::string& label_selec
                            const std::string& next_token) {
   Result<NodeSelector> selector = ParseSelectorString(label_selector);
   if (!selector.ok()) {
-    return Error(400, "invalid", "invalid label selector", {{"labels", selector.status().message()}});
+    return Error(400, "invalid", "invalid label selector",
+                 {{"labels", selector.status().message()}});
   }
   size_t limit = 0;
   if (!limit_text.empty()) {
     std::optional<int64_t> n = ParseInt(limit_text);
     if (!n || *n < 1 || *n > 10000) {
-      return Error(400, "invalid", "invalid limit", {{"limit", "must be an integer from 1 to 10000"}});
+      return Error(400, "invalid", "invalid limit",
+                   {{"limit", "must be an integer from 1 to 10000"}});
     }
     limit = static_cast<size_t>(*n);
   }
   std::string space = ns.empty() ? std::string(JobDefaults::kNamespace) : ns;
-  if (space != "*" && !IsNameLike(space)) {
-    return Error(400, "invalid", "invalid namespace", {{"namespace", "not a valid namespace"}});
+  if (space != "*" && !IsNameLike(space, 63)) {
+    return Error(400, "invalid", "invalid namespace",
+                 {{"namespace",
+                   "not a valid namespace (lowercase letters, digits, '-', '_', '.'; "
+                   "at most 63 characters)"}});
   }
   std::string prefix = space == "*" ? keys::kJobs : keys::JobsIn(space);
   std::string after;
   if (!next_token.empty()) {
     std::optional<std::string> decoded = FromHex(next_token);
     if (!decoded || decoded->rfind(prefix, 0) != 0) {
-      return Error(400, "invalid", "invalid next_token", {{"next_token", "not a token from this listing"}});
+      return Error(400, "invalid", "invalid next_token",
+                   {{"next_token", "not a token from this listing"}});
     }
     after = *decoded;
   }
@@ -419,20 +425,18 @@ ApiAnswer JobService::Versions(const std::string& ref, const std::string& ns) {
   return ListOfJob(ref, ns, &keys::VersionsOf);
 }
 
-ApiAnswer JobService::Version(const std::string& ref, const std::string& ns,
-                              const std::string& n) {
+ApiAnswer JobService::Version(const std::string& ref, const std::string& ns, const std::string& n) {
   Result<StoredJob> found = Find(ref, ns);
   if (!found.ok()) return ErrorFrom(found.status());
   std::optional<int64_t> version = ParseInt(n);
   if (!version || *version < 1 || *version > INT32_MAX) {
     return Error(400, "invalid", "invalid version", {{"version", "must be a positive integer"}});
   }
-  Result<store::KeyValue> kv =
-      store_.Get(keys::Version(found->job.id, static_cast<int>(*version)));
+  Result<store::KeyValue> kv = store_.Get(keys::Version(found->job.id, static_cast<int>(*version)));
   if (!kv.ok()) {
-    return Error(404, "not_found", "version " + n + " of job " + Ref(found->job.spec) +
-                                       " not found (kept: the last " +
-                                       std::to_string(options_.history_limit) + ")");
+    return Error(404, "not_found",
+                 "version " + n + " of job " + Ref(found->job.spec) +
+                     " not found (kept: the last " + std::to_string(options_.history_limit) + ")");
   }
   Result<Json> json = ParseValue(*kv);
   if (!json.ok()) return ErrorFrom(json.status());
@@ -453,8 +457,9 @@ ApiAnswer JobService::VersionsDiff(const std::string& ref, const std::string& ns
     int v = static_cast<int>(i == 0 ? *a : *b);
     Result<store::KeyValue> kv = store_.Get(keys::Version(found->job.id, v));
     if (!kv.ok()) {
-      return Error(404, "not_found", "version " + std::to_string(v) + " of job " +
-                                         Ref(found->job.spec) + " not found");
+      return Error(
+          404, "not_found",
+          "version " + std::to_string(v) + " of job " + Ref(found->job.spec) + " not found");
     }
     Result<Json> json = ParseValue(*kv);
     if (!json.ok()) return ErrorFrom(json.status());
@@ -527,7 +532,8 @@ ApiAnswer JobService::Stop(const std::string& ref, const std::string& ns, bool p
         txn.success.push_back(store::Operation::Put(keys::Rollout(job.id),
                                                     RolloutRecordToJson(*stored.rollout).dump()));
       }
-      txn.success.push_back(PutEvent(&job, now, "JobStopped", "stopped: every execution is being stopped"));
+      txn.success.push_back(
+          PutEvent(&job, now, "JobStopped", "stopped: every execution is being stopped"));
       txn.success.insert(txn.success.begin(),
                          store::Operation::Put(job_key, JobRecordToJson(job).dump()));
     }
@@ -581,8 +587,8 @@ ApiAnswer JobService::Control(const std::string& ref, const std::string& ns,
         return Error(404, "not_found", "version " + std::to_string(*to_version) + " not found");
       }
     }
-    Result<RolloutRecord> next = ApplyRolloutControl(*stored.rollout, *control, to_version,
-                                                     stored.job.stable_version, now);
+    Result<RolloutRecord> next =
+        ApplyRolloutControl(*stored.rollout, *control, to_version, stored.job.stable_version, now);
     if (!next.ok()) {
       if (next.status().code() == StatusCode::kConflict) {
         return Error(409, "conflict", next.status().message(),
@@ -596,11 +602,12 @@ ApiAnswer JobService::Control(const std::string& ref, const std::string& ns,
     store::Transaction txn;
     std::string job_key = keys::Job(job.spec.namespace_, job.spec.name);
     txn.compares.push_back({job_key, store::Compare::Target::kModRevision, stored.mod_revision});
-    txn.compares.push_back({keys::Rollout(job.id), store::Compare::Target::kModRevision,
-                            stored.rollout_revision});
-    static const std::map<std::string, std::string> kReasons = {
-        {"pause", "RolloutPaused"}, {"resume", "RolloutResumed"},
-        {"promote", "CanaryPromoted"}, {"rollback", "RollbackRequested"}};
+    txn.compares.push_back(
+        {keys::Rollout(job.id), store::Compare::Target::kModRevision, stored.rollout_revision});
+    static const std::map<std::string, std::string> kReasons = {{"pause", "RolloutPaused"},
+                                                                {"resume", "RolloutResumed"},
+                                                                {"promote", "CanaryPromoted"},
+                                                                {"rollback", "RollbackRequested"}};
     txn.success.push_back(PutEvent(&job, now, kReasons.at(control_name), next->message));
     txn.success.push_back(store::Operation::Put(job_key, JobRecordToJson(job).dump()));
     txn.success.push_back(

@@ -18,8 +18,8 @@
 namespace drover::controller {
 
 struct JobServiceOptions {
-  int history_limit = 20;      // versions kept per job
-  int events_per_job = 1000;   // events kept per job
+  int history_limit = 20;     // versions kept per job
+  int events_per_job = 1000;  // events kept per job
 };
 
 // A job with the store revision it was read at.
@@ -50,9 +50,8 @@ class JobService {
   Result<StoredJob> Find(const std::string& ref, const std::string& ns);
 
   ApiAnswer Get(const std::string& ref, const std::string& ns);
-  ApiAnswer List(const std::string& ns, const std::string& label_selector,
-                 const std::string& state, const std::string& limit,
-                 const std::string& next_token);
+  ApiAnswer List(const std::string& ns, const std::string& label_selector, const std::string& state,
+                 const std::string& limit, const std::string& next_token);
   ApiAnswer Versions(const std::string& ref, const std::string& ns);
   ApiAnswer Version(const std::string& ref, const std::string& ns, const std::string& n);
   ApiAnswer VersionsDiff(const std::string& ref, const std::string& ns, const std::string& from,

@@ -84,8 +84,8 @@ NodeSnapshot NodeRegistry::SnapshotLocked(const Entry& e) const {
 
 Status NodeRegistry::PersistLocked(const NodeRecord& record) {
   store::Transaction txn;
-  txn.success.push_back(store::Operation::Put(keys::Node(record.id),
-                                              NodeRecordToJson(record).dump()));
+  txn.success.push_back(
+      store::Operation::Put(keys::Node(record.id), NodeRecordToJson(record).dump()));
   Result<store::TransactionResult> r = store_.Commit(txn);
   return r.ok() ? Status::Ok() : r.status();
 }
@@ -206,8 +206,8 @@ void NodeRegistry::WaitForAssignments(const std::string& node_id, uint64_t index
     } else if (it->second.assignments_index != index || wait.count() <= 0 || stopping_) {
       now = SnapshotLocked(it->second);
     } else {
-      auto w = std::make_shared<Waiter>(
-          Waiter{node_id, index, clock_.Now() + wait, std::move(respond)});
+      auto w =
+          std::make_shared<Waiter>(Waiter{node_id, index, clock_.Now() + wait, std::move(respond)});
       waiters_.emplace(node_id, std::move(w));
       reaper_wake_.notify_all();
       return;
@@ -261,10 +261,10 @@ void NodeRegistry::ReapLoop() {
       continue;
     }
     // Deadlines are on the monotonic clock; a fake clock in tests is re-checked every 50 ms.
-    auto sleep = next == SteadyTime::max() ? std::chrono::milliseconds(1000)
-                                           : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 next - now) +
-                                                 std::chrono::milliseconds(1);
+    auto sleep = next == SteadyTime::max()
+                     ? std::chrono::milliseconds(1000)
+                     : std::chrono::duration_cast<std::chrono::milliseconds>(next - now) +
+                           std::chrono::milliseconds(1);
     reaper_wake_.wait_for(lock, std::min(sleep, std::chrono::milliseconds(50)));
   }
 }

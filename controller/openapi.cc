@@ -24,32 +24,40 @@ Json Schemas() {
           {"properties",
            {{"code",
              {{"type", "string"},
-              {"enum", {"invalid", "unchanged", "not_found", "conflict", "unauthorized", "forbidden",
-                        "too_large", "method_not_allowed", "unavailable", "internal"}}}},
+              {"enum",
+               {"invalid", "unchanged", "not_found", "conflict", "unauthorized", "forbidden",
+                "too_large", "method_not_allowed", "unavailable", "internal"}}}},
             {"message", {{"type", "string"}}},
             {"details",
              {{"type", "array"},
               {"items",
                {{"type", "object"},
-                {"properties", {{"field", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}}}}}},
+                {"properties",
+                 {{"field", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}}}}}},
           {"required", {"code", "message"}}}}}},
       {"required", {"error"}}};
-  s["HealthCheck"] = {{"type", "object"},
-                      {"additionalProperties", false},
-                      {"properties",
-                       {{"deadline", Duration()},
-                        {"interval", Duration()},
-                        {"success_threshold", {{"type", "integer"}, {"minimum", 1}, {"default", 2}}},
-                        {"failure_threshold", {{"type", "integer"}, {"minimum", 1}, {"default", 3}}},
-                        {"max_error_rate", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}, {"default", 0.1}}}}}};
+  s["HealthCheck"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties",
+       {{"deadline", Duration()},
+        {"interval", Duration()},
+        {"success_threshold", {{"type", "integer"}, {"minimum", 1}, {"default", 2}}},
+        {"failure_threshold", {{"type", "integer"}, {"minimum", 1}, {"default", 3}}},
+        {"max_error_rate",
+         {{"type", "number"}, {"minimum", 0}, {"maximum", 1}, {"default", 0.1}}}}}};
   s["Rollout"] = {
       {"type", "object"},
       {"additionalProperties", false},
       {"properties",
-       {{"strategy", {{"type", "string"}, {"enum", {"immediate", "rolling", "canary"}}, {"default", "immediate"}}},
+       {{"strategy",
+         {{"type", "string"},
+          {"enum", {"immediate", "rolling", "canary"}},
+          {"default", "immediate"}}},
         {"max_parallel", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}, {"default", 10}}},
         {"max_failed_nodes", {{"type", "integer"}, {"minimum", 0}, {"default", 10}}},
-        {"max_failed_nodes_percent", {{"type", "number"}, {"minimum", 0}, {"maximum", 100}, {"default", 10.0}}},
+        {"max_failed_nodes_percent",
+         {{"type", "number"}, {"minimum", 0}, {"maximum", 100}, {"default", 10.0}}},
         {"no_auto_rollback", {{"type", "boolean"}, {"default", false}}},
         {"auto_promote", {{"type", "boolean"}, {"default", false}}},
         {"canary_count", {{"type", "integer"}, {"minimum", 0}}},
@@ -72,14 +80,20 @@ Json Schemas() {
       {"additionalProperties", false},
       {"required", {"name", "type"}},
       {"properties",
-       {{"name", {{"type", "string"}, {"maxLength", 253}, {"pattern", "^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"}}},
+       {{"name",
+         {{"type", "string"},
+          {"maxLength", 253},
+          {"pattern", "^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"}}},
         {"namespace", {{"type", "string"}, {"maxLength", 63}, {"default", "default"}}},
         {"type", {{"type", "string"}, {"enum", {"pipeline", "query", "update", "config"}}}},
         {"description", {{"type", "string"}}},
         {"labels", StringMap()},
         {"meta", StringMap()},
         {"priority", {{"type", "integer"}, {"default", 50}}},
-        {"restart_policy", {{"type", "string"}, {"enum", {"on-failure", "always", "never"}}, {"default", "on-failure"}}},
+        {"restart_policy",
+         {{"type", "string"},
+          {"enum", {"on-failure", "always", "never"}},
+          {"default", "on-failure"}}},
         {"config", {{"type", "object"}}},
         {"selector", Ref("Selector")},
         {"rollout", Ref("Rollout")},
@@ -89,18 +103,23 @@ Json Schemas() {
                          {{"dry_run", {{"type", "boolean"}}},
                           {"force", {{"type", "boolean"}}},
                           {"spec", Ref("JobSpec")}}}};
-  s["RolloutStatus"] = {
-      {"type", "object"},
-      {"properties",
-       {{"phase", {{"type", "string"}}}, {"from_version", {{"type", "integer"}, {"nullable", true}}},
-        {"to_version", {{"type", "integer"}}}, {"strategy", {{"type", "string"}}},
-        {"current_wave", {{"type", "integer"}}}, {"total_waves", {{"type", "integer"}}},
-        {"target_nodes", {{"type", "integer"}}}, {"updated_nodes", {{"type", "integer"}}},
-        {"healthy_nodes", {{"type", "integer"}}}, {"failed_nodes", {{"type", "integer"}}},
-        {"skipped_nodes", {{"type", "integer"}}},
-        {"canary_nodes", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-        {"started_at", {{"type", "string"}}}, {"completed_at", {{"type", "string"}, {"nullable", true}}},
-        {"message", {{"type", "string"}}}}}};
+  s["RolloutStatus"] = {{"type", "object"},
+                        {"properties",
+                         {{"phase", {{"type", "string"}}},
+                          {"from_version", {{"type", "integer"}, {"nullable", true}}},
+                          {"to_version", {{"type", "integer"}}},
+                          {"strategy", {{"type", "string"}}},
+                          {"current_wave", {{"type", "integer"}}},
+                          {"total_waves", {{"type", "integer"}}},
+                          {"target_nodes", {{"type", "integer"}}},
+                          {"updated_nodes", {{"type", "integer"}}},
+                          {"healthy_nodes", {{"type", "integer"}}},
+                          {"failed_nodes", {{"type", "integer"}}},
+                          {"skipped_nodes", {{"type", "integer"}}},
+                          {"canary_nodes", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                          {"started_at", {{"type", "string"}}},
+                          {"completed_at", {{"type", "string"}, {"nullable", true}}},
+                          {"message", {{"type", "string"}}}}}};
   s["Job"] = {{"type", "object"},
               {"properties",
                {{"id", {{"type", "string"}}},
@@ -108,41 +127,61 @@ Json Schemas() {
                 {"status",
                  {{"type", "object"},
                   {"properties",
-                   {{"state", {{"type", "string"}}}, {"version", {{"type", "integer"}}},
+                   {{"state", {{"type", "string"}}},
+                    {"version", {{"type", "integer"}}},
                     {"revision", {{"type", "integer"}}},
                     {"stable_version", {{"type", "integer"}, {"nullable", true}}},
                     {"failed_version", {{"type", "integer"}, {"nullable", true}}},
-                    {"rollout", Ref("RolloutStatus")}, {"created_at", {{"type", "string"}}},
-                    {"updated_at", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}}}}};
+                    {"rollout", Ref("RolloutStatus")},
+                    {"created_at", {{"type", "string"}}},
+                    {"updated_at", {{"type", "string"}}},
+                    {"message", {{"type", "string"}}}}}}}}}};
   s["Node"] = {{"type", "object"},
                {"properties",
-                {{"id", {{"type", "string"}}}, {"name", {{"type", "string"}}}, {"labels", StringMap()},
+                {{"id", {{"type", "string"}}},
+                 {"name", {{"type", "string"}}},
+                 {"labels", StringMap()},
                  {"state", {{"type", "string"}, {"enum", {"connected", "disconnected", "lost"}}}},
-                 {"schedulable", {{"type", "boolean"}}}, {"draining", {{"type", "boolean"}}},
+                 {"schedulable", {{"type", "boolean"}}},
+                 {"draining", {{"type", "boolean"}}},
                  {"last_heartbeat", {{"type", "string"}, {"nullable", true}}},
-                 {"agent_version", {{"type", "string"}}}, {"os", {{"type", "string"}}},
-                 {"arch", {{"type", "string"}}}, {"capacity", {{"type", "object"}}},
+                 {"agent_version", {{"type", "string"}}},
+                 {"os", {{"type", "string"}}},
+                 {"arch", {{"type", "string"}}},
+                 {"capacity", {{"type", "object"}}},
                  {"executions", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
   s["Execution"] = {{"type", "object"},
                     {"properties",
-                     {{"id", {{"type", "string"}}}, {"job_id", {{"type", "string"}}},
-                      {"namespace", {{"type", "string"}}}, {"name", {{"type", "string"}}},
-                      {"node_id", {{"type", "string"}}}, {"version", {{"type", "integer"}}},
-                      {"desired_state", {{"type", "string"}}}, {"state", {{"type", "string"}}},
-                      {"health", {{"type", "string"}}}, {"exit_code", {{"type", "integer"}, {"nullable", true}}},
-                      {"restarts", {{"type", "integer"}}}, {"stable_at", {{"type", "string"}, {"nullable", true}}},
-                      {"message", {{"type", "string"}}}, {"created_at", {{"type", "string"}}},
+                     {{"id", {{"type", "string"}}},
+                      {"job_id", {{"type", "string"}}},
+                      {"namespace", {{"type", "string"}}},
+                      {"name", {{"type", "string"}}},
+                      {"node_id", {{"type", "string"}}},
+                      {"version", {{"type", "integer"}}},
+                      {"desired_state", {{"type", "string"}}},
+                      {"state", {{"type", "string"}}},
+                      {"health", {{"type", "string"}}},
+                      {"exit_code", {{"type", "integer"}, {"nullable", true}}},
+                      {"restarts", {{"type", "integer"}}},
+                      {"stable_at", {{"type", "string"}, {"nullable", true}}},
+                      {"message", {{"type", "string"}}},
+                      {"created_at", {{"type", "string"}}},
                       {"updated_at", {{"type", "string"}}}}}};
   s["Event"] = {{"type", "object"},
                 {"properties",
-                 {{"time", {{"type", "string"}}}, {"type", {{"type", "string"}, {"enum", {"normal", "warning"}}}},
-                  {"reason", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}};
+                 {{"time", {{"type", "string"}}},
+                  {"type", {{"type", "string"}, {"enum", {"normal", "warning"}}}},
+                  {"reason", {{"type", "string"}}},
+                  {"message", {{"type", "string"}}}}}};
   s["Register"] = {{"type", "object"},
                    {"required", {"node_id"}},
                    {"properties",
-                    {{"node_id", {{"type", "string"}, {"maxLength", 253}}}, {"name", {{"type", "string"}}},
-                     {"labels", StringMap()}, {"agent_version", {{"type", "string"}}},
-                     {"os", {{"type", "string"}}}, {"arch", {{"type", "string"}}},
+                    {{"node_id", {{"type", "string"}, {"maxLength", 253}}},
+                     {"name", {{"type", "string"}}},
+                     {"labels", StringMap()},
+                     {"agent_version", {{"type", "string"}}},
+                     {"os", {{"type", "string"}}},
+                     {"arch", {{"type", "string"}}},
                      {"capacity", {{"type", "object"}}}}}};
   s["Heartbeat"] = {{"type", "object"},
                     {"required", {"node_id"}},
@@ -170,10 +209,13 @@ std::vector<std::string> PathParams(const std::string& path) {
 
 Json RequestBodyFor(const std::string& path) {
   std::string schema = "PutJobRequest";
-  if (path == "/api/v1/agent/register") schema = "Register";
-  else if (path == "/api/v1/agent/heartbeat") schema = "Heartbeat";
+  if (path == "/api/v1/agent/register")
+    schema = "Register";
+  else if (path == "/api/v1/agent/heartbeat")
+    schema = "Heartbeat";
   else if (path.find("/rollout/") != std::string::npos || path.find("/nodes/") != std::string::npos)
-    return {{"required", false}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    return {{"required", false},
+            {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
   return {{"required", true}, {"content", {{"application/json", {{"schema", Ref(schema)}}}}}};
 }
 
@@ -187,31 +229,45 @@ Json ApiServer::OpenApi() const {
     Json op = {{"summary", route.summary},
                {"responses",
                 {{"200", {{"description", "OK"}}},
-                 {"400", {{"description", "invalid input"}, {"content", {{"application/json", {{"schema", Ref("Error")}}}}}}},
-                 {"default", {{"description", "error"}, {"content", {{"application/json", {{"schema", Ref("Error")}}}}}}}}}};
-    if (route.access != Access::kPublic) op["security"] = Json::array({{{"bearer", Json::array()}}});
+                 {"400",
+                  {{"description", "invalid input"},
+                   {"content", {{"application/json", {{"schema", Ref("Error")}}}}}}},
+                 {"default",
+                  {{"description", "error"},
+                   {"content", {{"application/json", {{"schema", Ref("Error")}}}}}}}}}};
+    if (route.access != Access::kPublic)
+      op["security"] = Json::array({{{"bearer", Json::array()}}});
     Json parameters = Json::array();
     for (const std::string& p : PathParams(route.path_template)) {
-      parameters.push_back({{"name", p}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+      parameters.push_back(
+          {{"name", p}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
     }
-    if (route.path_template.rfind("/api/v1/jobs/{job}", 0) == 0 || route.path_template == "/api/v1/jobs") {
-      parameters.push_back({{"name", "namespace"}, {"in", "query"}, {"schema", {{"type", "string"}, {"default", "default"}}}});
+    if (route.path_template.rfind("/api/v1/jobs/{job}", 0) == 0 ||
+        route.path_template == "/api/v1/jobs") {
+      parameters.push_back({{"name", "namespace"},
+                            {"in", "query"},
+                            {"schema", {{"type", "string"}, {"default", "default"}}}});
     }
     if (!parameters.empty()) op["parameters"] = parameters;
     if (route.has_body) op["requestBody"] = RequestBodyFor(route.path_template);
     if (route.path_template == "/api/v1/jobs" && route.method == "PUT") {
       op["responses"]["201"] = {{"description", "created"}};
-      op["responses"]["422"] = {{"description", "unchanged"}, {"content", {{"application/json", {{"schema", Ref("Error")}}}}}};
+      op["responses"]["422"] = {{"description", "unchanged"},
+                                {"content", {{"application/json", {{"schema", Ref("Error")}}}}}};
     }
     paths[route.path_template][method] = op;
   }
-  return {{"openapi", "3.0.3"},
-          {"info", {{"title", "Drover API"}, {"version", options_.version},
-                    {"description", "Declare jobs; Drover places them on matching edge nodes and rolls them out safely."}}},
-          {"paths", paths},
-          {"components",
-           {{"schemas", Schemas()},
-            {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+  return {
+      {"openapi", "3.0.3"},
+      {"info",
+       {{"title", "Drover API"},
+        {"version", options_.version},
+        {"description",
+         "Declare jobs; Drover places them on matching edge nodes and rolls them out safely."}}},
+      {"paths", paths},
+      {"components",
+       {{"schemas", Schemas()},
+        {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
 }
 
 }  // namespace drover::controller

@@ -14,8 +14,8 @@
 namespace drover {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::ControllerProcess;
+using ::testing::HasSubstr;
 using testing::HttpReply;
 using Json = nlohmann::json;
 
@@ -25,7 +25,8 @@ Json Spec(const std::string& name, const std::string& ns = "default") {
           {"type", "pipeline"},
           {"labels", {{"team", "logs"}}},
           {"selector", {{"match_labels", {{"role", "web"}}}}},
-          {"config", {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}}};
+          {"config",
+           {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}}};
 }
 
 Json Put(const ControllerProcess& c, const Json& spec, bool dry_run = false, bool force = false,
@@ -146,8 +147,8 @@ TEST_F(ControllerApi, InvalidSpecIs400WithEveryFieldAndWritesNothing) {
   EXPECT_EQ(body["error"]["code"], "invalid");
   std::vector<std::string> fields;
   for (const Json& d : body["error"]["details"]) fields.push_back(d["field"]);
-  EXPECT_THAT(fields, ::testing::IsSupersetOf({"spec.type", "spec.rollout.strategy",
-                                                "spec.rollout.max_parallel"}));
+  EXPECT_THAT(fields, ::testing::IsSupersetOf(
+                          {"spec.type", "spec.rollout.strategy", "spec.rollout.max_parallel"}));
   EXPECT_EQ(Revision(controller_), before);
 }
 
@@ -184,7 +185,8 @@ TEST_F(ControllerApi, PurgeDeletesTheRecordAndRecreateGetsANewId) {
 
 TEST_F(ControllerApi, JobsAreFoundByIdOrByNameInTheirNamespace) {
   std::string id = Put(controller_, Spec("a", "prod"))["job_id"];
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/" + id).Json()["job"]["spec"]["namespace"], "prod");
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/" + id).Json()["job"]["spec"]["namespace"],
+            "prod");
   EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a?namespace=prod").status, 200);
   EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a").status, 404) << "default namespace";
   Json missing = controller_.Call("GET", "/api/v1/jobs/nope?namespace=prod").Json();
@@ -200,7 +202,9 @@ TEST_F(ControllerApi, EveryVersionIsKeptAndDiffable) {
   Json items = controller_.Call("GET", "/api/v1/jobs/a/versions").Json()["items"];
   ASSERT_EQ(items.size(), 3u);
   EXPECT_EQ(items[2]["version"], 3);
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a/versions/2").Json()["version"]["spec"]["priority"], 2);
+  EXPECT_EQ(
+      controller_.Call("GET", "/api/v1/jobs/a/versions/2").Json()["version"]["spec"]["priority"],
+      2);
   Json diff = controller_.Call("GET", "/api/v1/jobs/a/versions/diff?from=1&to=3").Json();
   EXPECT_THAT(diff["diff"].get<std::string>(), HasSubstr("-priority: 1\n+priority: 3\n"));
   EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a/versions/9").status, 404);
@@ -225,14 +229,22 @@ TEST_F(ControllerApi, ListFiltersByNamespaceLabelsAndStateAndPages) {
   }
   EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=prod").Json()["items"].size(), 3u);
   EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*").Json()["items"].size(), 5u);
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&labels=tier%3Dgold").Json()["items"].size(), 3u);
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&labels=tier%20in%20(gold,silver)").Json()["items"].size(), 5u);
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&state=pending").Json()["items"].size(), 5u);
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&state=running").Json()["items"].size(), 0u);
+  EXPECT_EQ(
+      controller_.Call("GET", "/api/v1/jobs?namespace=*&labels=tier%3Dgold").Json()["items"].size(),
+      3u);
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&labels=tier%20in%20(gold,silver)")
+                .Json()["items"]
+                .size(),
+            5u);
+  EXPECT_EQ(
+      controller_.Call("GET", "/api/v1/jobs?namespace=*&state=pending").Json()["items"].size(), 5u);
+  EXPECT_EQ(
+      controller_.Call("GET", "/api/v1/jobs?namespace=*&state=running").Json()["items"].size(), 0u);
   std::vector<std::string> seen;
   std::string token;
   for (int page = 0; page < 10; ++page) {
-    std::string path = "/api/v1/jobs?namespace=*&limit=2" + (token.empty() ? "" : "&next_token=" + token);
+    std::string path =
+        "/api/v1/jobs?namespace=*&limit=2" + (token.empty() ? "" : "&next_token=" + token);
     Json body = controller_.Call("GET", path).Json();
     ASSERT_LE(body["items"].size(), 2u);
     for (const Json& j : body["items"]) seen.push_back(j["spec"]["name"]);
@@ -249,19 +261,25 @@ TEST_F(ControllerApi, RolloutControlsFollowThePhaseTable) {
   HttpReply pause = controller_.Call("POST", "/api/v1/jobs/a/rollout/pause");
   EXPECT_EQ(pause.status, 200) << pause.body;
   EXPECT_EQ(pause.Json()["rollout"]["phase"], "paused");
-  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a").Json()["job"]["status"]["state"], "rollout_paused");
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a").Json()["job"]["status"]["state"],
+            "rollout_paused");
   HttpReply twice = controller_.Call("POST", "/api/v1/jobs/a/rollout/pause");
   EXPECT_EQ(twice.status, 409);
   EXPECT_EQ(twice.Json()["error"]["details"][0]["field"], "rollout.phase");
   EXPECT_EQ(twice.Json()["error"]["details"][0]["message"], "paused");
-  EXPECT_EQ(controller_.Call("POST", "/api/v1/jobs/a/rollout/resume").Json()["rollout"]["phase"], "progressing");
+  EXPECT_EQ(controller_.Call("POST", "/api/v1/jobs/a/rollout/resume").Json()["rollout"]["phase"],
+            "progressing");
 }
 
 TEST_F(ControllerApi, AgentRegistrationAndRelabelAreVisibleAtOnce) {
   HttpReply reg = controller_.Call("POST", "/api/v1/agent/register",
-                                   Json{{"node_id", "edge-1"}, {"name", "Edge 1"},
-                                        {"labels", {{"region", "eu"}}}, {"agent_version", "0.1"},
-                                        {"os", "linux"}, {"arch", "amd64"}}.dump());
+                                   Json{{"node_id", "edge-1"},
+                                        {"name", "Edge 1"},
+                                        {"labels", {{"region", "eu"}}},
+                                        {"agent_version", "0.1"},
+                                        {"os", "linux"},
+                                        {"arch", "amd64"}}
+                                       .dump());
   ASSERT_EQ(reg.status, 200) << reg.body;
   EXPECT_EQ(reg.Json()["heartbeat_interval_ms"], 1000);
   Json node = controller_.Call("GET", "/api/v1/nodes/edge-1").Json()["node"];
@@ -281,7 +299,9 @@ TEST_F(ControllerApi, AgentRegistrationAndRelabelAreVisibleAtOnce) {
   EXPECT_TRUE(beat.Json()["assignments"].is_array());
   EXPECT_EQ(controller_.Call("GET", "/api/v1/nodes/edge-1").Json()["node"]["executions"],
             Json::array({"e-1"}));
-  EXPECT_EQ(controller_.Call("POST", "/api/v1/agent/heartbeat", Json{{"node_id", "ghost"}}.dump()).status, 404);
+  EXPECT_EQ(
+      controller_.Call("POST", "/api/v1/agent/heartbeat", Json{{"node_id", "ghost"}}.dump()).status,
+      404);
 }
 
 TEST_F(ControllerApi, NodesBecomeDisconnectedAfterThreeMissedHeartbeats) {
@@ -297,12 +317,13 @@ TEST_F(ControllerApi, NodesBecomeDisconnectedAfterThreeMissedHeartbeats) {
 
 TEST_F(ControllerApi, AssignmentsLongPollReturnsWhenTheWaitRunsOut) {
   controller_.Call("POST", "/api/v1/agent/register", Json{{"node_id", "poller"}}.dump());
-  HttpReply now = controller_.Call("GET", "/api/v1/agent/assignments?node_id=poller&index=0&wait=0s");
+  HttpReply now =
+      controller_.Call("GET", "/api/v1/agent/assignments?node_id=poller&index=0&wait=0s");
   EXPECT_EQ(now.status, 200);
   uint64_t index = now.Json()["index"];
   auto start = std::chrono::steady_clock::now();
-  HttpReply later = controller_.Call(
-      "GET", "/api/v1/agent/assignments?node_id=poller&index=" + std::to_string(index) + "&wait=300ms");
+  HttpReply later = controller_.Call("GET", "/api/v1/agent/assignments?node_id=poller&index=" +
+                                                std::to_string(index) + "&wait=300ms");
   EXPECT_EQ(later.status, 200);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250))
       << "the poll waited for a change";
@@ -312,8 +333,8 @@ TEST_F(ControllerApi, AssignmentsLongPollReturnsWhenTheWaitRunsOut) {
     controller_.Call("POST", "/api/v1/agent/register",
                      Json{{"node_id", "poller"}, {"labels", {{"x", "y"}}}}.dump());
   });
-  HttpReply woken = controller_.Call(
-      "GET", "/api/v1/agent/assignments?node_id=poller&index=" + std::to_string(index) + "&wait=20s");
+  HttpReply woken = controller_.Call("GET", "/api/v1/agent/assignments?node_id=poller&index=" +
+                                                std::to_string(index) + "&wait=20s");
   relabel.join();
   EXPECT_EQ(woken.status, 200);
   EXPECT_GT(woken.Json()["index"].get<uint64_t>(), index);
@@ -324,7 +345,8 @@ TEST_F(ControllerApi, EverythingSurvivesARestartOnTheSameDataDir) {
   Json spec = Spec("keep");
   spec["priority"] = 3;
   Put(controller_, spec);
-  controller_.Call("POST", "/api/v1/agent/register", Json{{"node_id", "n1"}, {"labels", {{"a", "b"}}}}.dump());
+  controller_.Call("POST", "/api/v1/agent/register",
+                   Json{{"node_id", "n1"}, {"labels", {{"a", "b"}}}}.dump());
   controller_.Call("POST", "/api/v1/nodes/n1/cordon");
   ASSERT_EQ(controller_.Stop(), 0) << controller_.log();
   ASSERT_TRUE(controller_.Start()) << controller_.log();
@@ -383,7 +405,8 @@ TEST(ControllerCrash, EveryAcknowledgedPutSurvivesSigkill) {
   for (const Json& j : listed["items"]) {
     std::string id = j["id"];
     EXPECT_EQ(controller.Call("GET", "/api/v1/jobs/" + id).status, 200) << id;
-    EXPECT_EQ(controller.Call("GET", "/api/v1/jobs/" + id + "/versions").Json()["items"].size(), 1u);
+    EXPECT_EQ(controller.Call("GET", "/api/v1/jobs/" + id + "/versions").Json()["items"].size(),
+              1u);
     EXPECT_EQ(controller.Call("GET", "/api/v1/jobs/" + id + "/events").Json()["items"].size(), 1u);
   }
 }
@@ -395,20 +418,37 @@ TEST(ControllerOpenApi, DocumentsEverySpecRouteAndEveryDocumentedRouteAnswers) {
   ASSERT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
   // The routes of SPEC §3's table.
   const std::vector<std::pair<std::string, std::string>> spec_routes = {
-      {"put", "/api/v1/jobs"}, {"put", "/api/v1/jobs/diff"}, {"get", "/api/v1/jobs"},
-      {"get", "/api/v1/jobs/{job}"}, {"delete", "/api/v1/jobs/{job}"},
-      {"get", "/api/v1/jobs/{job}/versions"}, {"get", "/api/v1/jobs/{job}/versions/{n}"},
-      {"get", "/api/v1/jobs/{job}/versions/diff"}, {"get", "/api/v1/jobs/{job}/executions"},
-      {"get", "/api/v1/jobs/{job}/results"}, {"get", "/api/v1/jobs/{job}/events"},
-      {"get", "/api/v1/jobs/{job}/logs"}, {"get", "/api/v1/executions/{id}"},
-      {"get", "/api/v1/executions/{id}/logs"}, {"post", "/api/v1/jobs/{job}/rollout/pause"},
-      {"post", "/api/v1/jobs/{job}/rollout/resume"}, {"post", "/api/v1/jobs/{job}/rollout/promote"},
-      {"post", "/api/v1/jobs/{job}/rollout/rollback"}, {"get", "/api/v1/nodes"},
-      {"get", "/api/v1/nodes/{id}"}, {"post", "/api/v1/nodes/{id}/cordon"},
-      {"post", "/api/v1/nodes/{id}/uncordon"}, {"post", "/api/v1/nodes/{id}/drain"},
-      {"delete", "/api/v1/nodes/{id}"}, {"post", "/api/v1/agent/register"},
-      {"post", "/api/v1/agent/heartbeat"}, {"get", "/api/v1/agent/assignments"},
-      {"get", "/healthz"}, {"get", "/readyz"}, {"get", "/metrics"}, {"get", "/version"},
+      {"put", "/api/v1/jobs"},
+      {"put", "/api/v1/jobs/diff"},
+      {"get", "/api/v1/jobs"},
+      {"get", "/api/v1/jobs/{job}"},
+      {"delete", "/api/v1/jobs/{job}"},
+      {"get", "/api/v1/jobs/{job}/versions"},
+      {"get", "/api/v1/jobs/{job}/versions/{n}"},
+      {"get", "/api/v1/jobs/{job}/versions/diff"},
+      {"get", "/api/v1/jobs/{job}/executions"},
+      {"get", "/api/v1/jobs/{job}/results"},
+      {"get", "/api/v1/jobs/{job}/events"},
+      {"get", "/api/v1/jobs/{job}/logs"},
+      {"get", "/api/v1/executions/{id}"},
+      {"get", "/api/v1/executions/{id}/logs"},
+      {"post", "/api/v1/jobs/{job}/rollout/pause"},
+      {"post", "/api/v1/jobs/{job}/rollout/resume"},
+      {"post", "/api/v1/jobs/{job}/rollout/promote"},
+      {"post", "/api/v1/jobs/{job}/rollout/rollback"},
+      {"get", "/api/v1/nodes"},
+      {"get", "/api/v1/nodes/{id}"},
+      {"post", "/api/v1/nodes/{id}/cordon"},
+      {"post", "/api/v1/nodes/{id}/uncordon"},
+      {"post", "/api/v1/nodes/{id}/drain"},
+      {"delete", "/api/v1/nodes/{id}"},
+      {"post", "/api/v1/agent/register"},
+      {"post", "/api/v1/agent/heartbeat"},
+      {"get", "/api/v1/agent/assignments"},
+      {"get", "/healthz"},
+      {"get", "/readyz"},
+      {"get", "/metrics"},
+      {"get", "/version"},
       {"get", "/openapi.json"}};
   for (const auto& [method, path] : spec_routes) {
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method))
@@ -425,7 +465,8 @@ TEST(ControllerOpenApi, DocumentsEverySpecRouteAndEveryDocumentedRouteAnswers) {
       std::string method = m.key();
       for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       if (path == "/api/v1/agent/assignments") path += "?node_id=x&wait=0s";
-      HttpReply r = controller.Call(method, path, method == "GET" || method == "DELETE" ? "" : "{}");
+      HttpReply r =
+          controller.Call(method, path, method == "GET" || method == "DELETE" ? "" : "{}");
       bool unrouted = r.status == 404 && r.body.find("no such route") != std::string::npos;
       EXPECT_FALSE(unrouted || r.status == 405) << method << " " << p.key() << ": " << r.status;
     }
@@ -437,7 +478,8 @@ TEST(ControllerConformance, SharedApiChecksPass) {
   if (!std::filesystem::exists(script)) GTEST_SKIP() << "no ../shared/conformance here";
   ControllerProcess controller({"--heartbeat-interval", "1s"});
   ASSERT_TRUE(controller.Start()) << controller.log();
-  testing::ProcessResult r = testing::RunCommand("python3 " + script + " " + controller.url() + " api");
+  testing::ProcessResult r =
+      testing::RunCommand("python3 " + script + " " + controller.url() + " api");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("ok: conformance api, 0 failures"));
 }

@@ -40,9 +40,9 @@ class ControllerProcess {
   bool Start(bool keep_port = false) {
     if (!keep_port || port_ == 0) port_ = FreePort();
     log_path_ = data_dir_.string() + ".log";
-    std::vector<std::string> args = {DROVER_BINARY, "controller", "--listen",
-                                     "127.0.0.1:" + std::to_string(port_), "--data-dir",
-                                     data_dir_.string()};
+    std::vector<std::string> args = {DROVER_BINARY, "controller",
+                                     "--listen",    "127.0.0.1:" + std::to_string(port_),
+                                     "--data-dir",  data_dir_.string()};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     pid_ = fork();
     if (pid_ == 0) {
