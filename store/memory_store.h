@@ -11,6 +11,12 @@
 
 namespace drover::store {
 
+// Watches (the same machinery as the SQLite backend, store/watch_hub.h): one dispatcher thread per
+// store runs every callback, with no store lock held, so callbacks may read and commit. Watch()
+// returns kOutOfRange at once for a compacted `after_revision`; a compaction that overtakes a
+// replay in progress ends the watch with kOutOfRange through the callback; a watch with more than
+// `watch_buffer_events` undelivered events ends with kUnavailable ("fell behind, re-list").
+// Destroying the store ends its watches without a final callback; handles may outlive it.
 struct MemoryStoreOptions {
   // Undelivered events one watch may buffer before it ends with kUnavailable (re-list).
   size_t watch_buffer_events = 100'000;

@@ -15,6 +15,10 @@
 
 namespace drover::store {
 
+// Watches behave as in the memory backend (store/memory_store.h): one dispatcher thread, history
+// replayed from the file in pages through a read connection, then live events; kOutOfRange for
+// compacted history, kUnavailable for a watcher that fell behind. History grows until Compact():
+// the owner compacts on a schedule. Compact() deletes in slices so that commits go on meanwhile.
 struct SqliteOptions {
   enum class Synchronous {
     kFull,    // fsync every commit: durable across power loss (default)

@@ -167,6 +167,14 @@ TEST_F(SqliteStoreTest, CorruptedPagesGiveAnErrorNotACrash) {
   EXPECT_THAT(range.status().message(), HasSubstr("corrupt"));
 }
 
+TEST_F(SqliteStoreTest, MissingFolderGivesUnavailableWithThePath) {
+  const std::string path = (dir_ / "no-such-folder" / "store.db").string();
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store.status().message(), HasSubstr(path));
+}
+
 TEST_F(SqliteStoreTest, SqliteDatabaseThatIsNotADroverStoreIsRefused) {
   RawSql("CREATE TABLE something_else (x INTEGER);");
   Result<std::unique_ptr<Store>> store = OpenSqliteStore(path_);

@@ -21,26 +21,25 @@ inline constexpr std::chrono::seconds kDeliveryTimeout{5};
 
 class WatchRecorder {
  public:
-  // `on_batch`, if set, runs inside the callback after the batch is recorded (without the
-  // recorder's lock held), e.g. to call back into the store.
+  // `on_batch`, if set, runs inside the callback before the batch is recorded (without the
+  // recorder's lock held), e.g. to call back into the store; waits see a batch once it is done.
   explicit WatchRecorder(std::function<void(const std::vector<Event>&)> on_batch = nullptr)
       : on_batch_(std::move(on_batch)) {}
 
   WatchCallback Callback() {
     return [this](const std::vector<Event>& events, const Status& status) {
+      if (status.ok() && on_batch_) on_batch_(events);
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (final_status_) ++calls_after_final_;
         if (!status.ok()) {
-          if (final_status_) ++calls_after_final_;
           final_status_ = status;
         } else {
-          if (final_status_) ++calls_after_final_;
           batches_.push_back(events);
           event_count_ += events.size();
         }
       }
       changed_.notify_all();
-      if (status.ok() && on_batch_) on_batch_(events);
     };
   }
 
