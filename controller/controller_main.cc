@@ -9,6 +9,7 @@
 
 #include "api/duration.h"
 #include "controller/api_server.h"
+#include "controller/compactor.h"
 #include "controller/http_server.h"
 #include "controller/instrumented_store.h"
 #include "store/memory_store.h"
@@ -240,6 +241,9 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
     err << "drover controller: " << server.status().message() << "\n";
     return 1;
   }
+  Compactor compactor(*backend, {}, [&flags, &err](const Status& s) {
+    Log(flags, err, "warn", "store compaction failed: " + s.message());
+  });
   metrics.SetLeader(true);
   api.SetReady(true);
   Log(flags, err, "info",
