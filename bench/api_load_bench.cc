@@ -7,6 +7,7 @@
 //   get_job        GET /api/v1/jobs/{name}                                    -> 200
 //   heartbeat      POST /api/v1/agent/heartbeat, 10,000 registered nodes,
 //                  2 observed executions per heartbeat                        -> 200
+//   healthz        GET /healthz (reference: the HTTP stack with no work)      -> 200
 // Then the same work without HTTP, in this process, with the same thread count: a SqliteStore
 // (default options) behind the InstrumentedStore, NodeRegistry and JobService exactly as
 // `drover controller` wires them; each call parses the same body text (ParseJson), runs what the
@@ -15,6 +16,8 @@
 //
 //   ./build/api_load_bench [--drover PATH] [--duration SECONDS] [--connections 16,64]
 //                          [--nodes 10000] [--only put_new,heartbeat,...] [--no-direct]
+//                          [--no-http] [--no-diagnosis] [--store sqlite|memory]
+//                          [--controller-args "--http-threads 4"]
 //
 // Stops by itself; the controller is stopped (SIGTERM, then SIGKILL) before the direct part.
 #include <dirent.h>
@@ -185,6 +188,31 @@ class Lane {
   std::string request_;
 };
 
+// Sum and count of a histogram in the controller's /metrics, over the series whose labels
+// contain `labels` (e.g. `op="commit"`).
+struct HistogramTotals {
+  double sum = 0;
+  double count = 0;
+};
+
+HistogramTotals Scrape(int port, const std::string& metric, const std::string& labels) {
+  HistogramTotals t;
+  Lane lane(port);
+  std::string body;
+  if (lane.Exchange("GET", "/metrics", "", &body) != 200) return t;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.find(labels) == std::string::npos) continue;
+    double* into = nullptr;
+    if (line.rfind(metric + "_sum{", 0) == 0) into = &t.sum;
+    if (line.rfind(metric + "_count{", 0) == 0) into = &t.count;
+    if (into == nullptr) continue;
+    size_t space = line.rfind(' ');
+    if (space != std::string::npos) *into += std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------
 // CPU accounting
 
@@ -195,7 +223,7 @@ double SelfCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// The pid of our child process whose command is `drover` (the controller), or -1.
+// The pid of our child process (the controller), or -1.
 pid_t ControllerPid() {
   pid_t self = getpid();
   DIR* proc = opendir("/proc");
@@ -212,10 +240,21 @@ pid_t ControllerPid() {
     std::string state;
     pid_t ppid = 0;
     rest >> state >> ppid;
-    if (ppid == self && stat.find("(drover)") != std::string::npos) found = pid;
+    if (ppid == self) found = pid;  // the controller is this process's only child
   }
   closedir(proc);
   return found;
+}
+
+// CPU-seconds the whole machine spent busy (every cpu, all processes), from /proc/stat.
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                     steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double ProcessCpuSeconds(pid_t pid) {
@@ -247,6 +286,12 @@ struct Outcome {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   double server_cpu = 0;  // CPU-seconds of the controller during the measure (http only)
   double client_cpu = 0;  // CPU-seconds of this process during the measure
+  double other_cpu = 0;   // CPU-seconds of everything else on the machine (noise)
+  // From the controller's own histograms, over the measure (http only): mean time inside
+  // ApiServer::Handle for the route, and mean store commit / get (including the wait for the
+  // store's writer lock, which InstrumentedStore's timer covers).
+  double handle_ms = 0, commit_ms = 0, get_ms = 0;
+  double commits = 0;
   std::string first_error;
   double rate() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
 };
@@ -290,12 +335,14 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
   double server0 = ProcessCpuSeconds(server), client0 = SelfCpuSeconds();
+  double machine0 = MachineBusySeconds();
   auto t0 = Clock::now();
   phase = 1;
   std::this_thread::sleep_for(std::chrono::duration<double>(measure_s));
   phase = 2;
   auto t1 = Clock::now();
   double server1 = ProcessCpuSeconds(server), client1 = SelfCpuSeconds();
+  double machine1 = MachineBusySeconds();
   for (std::thread& w : workers) w.join();
 
   Outcome o;
@@ -305,6 +352,7 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
   o.seconds = std::chrono::duration<double>(t1 - t0).count();
   o.server_cpu = server1 - server0;
   o.client_cpu = client1 - client0;
+  o.other_cpu = std::max(0.0, (machine1 - machine0) - o.server_cpu - o.client_cpu);
   std::vector<uint32_t> all;
   for (PerThread& p : per) {
     all.insert(all.end(), p.latencies_us.begin(), p.latencies_us.end());
@@ -338,7 +386,11 @@ void PrintOutcome(const Outcome& o) {
     std::printf("  cpu %.2f cores %.0f us/op", o.client_cpu / o.seconds,
                 o.requests ? o.client_cpu / static_cast<double>(o.requests) * 1e6 : 0.0);
   }
-  std::printf("\n");
+  std::printf("  other %.2f cores\n", o.other_cpu / o.seconds);
+  if (o.mode == "http") {
+    std::printf("    in-server: handle %.3f ms/req; store commit %.3f ms (%.0f commits/s), get %.3f ms\n",
+                o.handle_ms, o.commit_ms, o.commits / o.seconds, o.get_ms);
+  }
   if (o.errors > 0) std::printf("    first error: %s\n", o.first_error.substr(0, 300).c_str());
   std::fflush(stdout);
 }
@@ -355,6 +407,9 @@ struct Options {
   std::set<std::string> only;
   bool direct = true;
   bool http = true;
+  std::string store = "sqlite";  // the controller's --store
+  std::vector<std::string> controller_args;  // more controller flags (diagnosis only)
+  bool diagnosis = true;  // the extra direct put_new runs (1 thread, synchronous=NORMAL)
 };
 
 bool Wanted(const Options& o, const std::string& scenario) {
@@ -374,7 +429,9 @@ struct CreatedJobs {
 };
 
 bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
-  testing::ControllerProcess controller({"--heartbeat-interval", "10s"});
+  std::vector<std::string> args = {"--heartbeat-interval", "10s", "--store", options.store};
+  args.insert(args.end(), options.controller_args.begin(), options.controller_args.end());
+  testing::ControllerProcess controller(args);
   if (!controller.Start()) {
     std::fprintf(stderr, "controller did not start (exit %d):\n%s\n", controller.exit_code(),
                  controller.log().c_str());
@@ -391,6 +448,35 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
   // put_new, and the job names later scenarios use.
   CreatedJobs created;
   created.by_thread.resize(static_cast<size_t>(conns));
+  // Runs one scenario and reads the controller's own timings of it.
+  auto measure = [&](const std::string& scenario, const std::string& method,
+                     const std::string& route, const Operation& op) {
+    const std::string route_labels =
+        "method=\"" + method + "\",route=\"" + route + "\"";
+    // The histograms count the warm-up too: read them when the measure starts, from a side
+    // thread, so that the generator keeps running.
+    HistogramTotals h0, c0, g0;
+    std::thread reader([&] {
+      std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup_s));
+      h0 = Scrape(port, "drover_api_request_duration_seconds", route_labels);
+      c0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
+      g0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"get\"");
+    });
+    Outcome o = RunClosedLoop(scenario, "http", conns, options.warmup_s, options.duration_s, op, pid);
+    reader.join();
+    HistogramTotals h1 = Scrape(port, "drover_api_request_duration_seconds", route_labels);
+    HistogramTotals c1 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
+    HistogramTotals g1 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"get\"");
+    auto mean_ms = [](const HistogramTotals& a, const HistogramTotals& b) {
+      return b.count > a.count ? (b.sum - a.sum) / (b.count - a.count) * 1e3 : 0.0;
+    };
+    o.handle_ms = mean_ms(h0, h1);
+    o.commit_ms = mean_ms(c0, c1);
+    o.get_ms = mean_ms(g0, g1);
+    o.commits = c1.count - c0.count;
+    results->push_back(o);
+    PrintOutcome(o);
+  };
   auto expect = [](int got, int want, const std::string& body, std::string* error) {
     if (got == want) return true;
     *error = "HTTP " + std::to_string(got) + " " + body.substr(0, 200);
@@ -406,9 +492,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
       return expect(status, 201, reply, error);
     };
     if (Wanted(options, "put_new")) {
-      results->push_back(RunClosedLoop("put_new", "http", conns, options.warmup_s,
-                                       options.duration_s, op, pid));
-      PrintOutcome(results->back());
+      measure("put_new", "PUT", "/api/v1/jobs", op);
     } else {
       for (int t = 0; t < conns; ++t) {
         for (uint64_t i = 0; i < 20; ++i) {
@@ -431,9 +515,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
           "PUT", "/api/v1/jobs", JobSpecBody(created.Pick(t, i)), &reply);
       return expect(status, 422, reply, error);
     };
-    results->push_back(RunClosedLoop("put_unchanged", "http", conns, options.warmup_s,
-                                     options.duration_s, op, pid));
-    PrintOutcome(results->back());
+    measure("put_unchanged", "PUT", "/api/v1/jobs", op);
   }
   if (Wanted(options, "get_job")) {
     auto op = [&](int t, uint64_t i, std::string* error) {
@@ -442,9 +524,16 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
           "GET", "/api/v1/jobs/" + created.Pick(t, i), "", &reply);
       return expect(status, 200, reply, error);
     };
-    results->push_back(RunClosedLoop("get_job", "http", conns, options.warmup_s,
-                                     options.duration_s, op, pid));
-    PrintOutcome(results->back());
+    measure("get_job", "GET", "/api/v1/jobs/{job}", op);
+  }
+  if (Wanted(options, "healthz")) {
+    // Reference: the cheapest route, i.e. the HTTP stack alone (cpprestsdk + ApiServer::Handle).
+    auto op = [&](int t, uint64_t, std::string* error) {
+      std::string reply;
+      int status = lanes[static_cast<size_t>(t)]->Exchange("GET", "/healthz", "", &reply);
+      return expect(status, 200, reply, error);
+    };
+    measure("healthz", "GET", "/healthz", op);
   }
   if (Wanted(options, "heartbeat")) {
     // Register the fleet over the same connections.
@@ -475,37 +564,75 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
           "POST", "/api/v1/agent/heartbeat", HeartbeatBody(NodeId(node), static_cast<int>(i)), &reply);
       return expect(status, 200, reply, error);
     };
-    results->push_back(RunClosedLoop("heartbeat", "http", conns, options.warmup_s,
-                                     options.duration_s, op, pid));
-    PrintOutcome(results->back());
+    measure("heartbeat", "POST", "/api/v1/agent/heartbeat", op);
   }
   lanes.clear();
   int code = controller.Stop();
   std::printf("controller stopped (exit %d)\n", code);
+  // ControllerProcess keeps its log beside the data dir; drop it unless something went wrong.
+  if (code == 0) std::filesystem::remove(controller.data_dir().string() + ".log");
   return true;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The direct part: the same store work, no HTTP.
 
-void RunDirect(const Options& options, int threads, std::vector<Outcome>* results) {
+// Times every Commit of the wrapped store (wall time, including the wait for the SQLite store's
+// writer lock when several threads commit; with one thread, the time the commit holds it).
+class CommitTimer final : public store::Store {
+ public:
+  explicit CommitTimer(store::Store& inner) : inner_(inner) {}
+  Result<store::KeyValue> Get(std::string_view key) override { return inner_.Get(key); }
+  Result<store::RangeResult> List(std::string_view prefix, std::string_view start_after,
+                                  size_t limit) override {
+    return inner_.List(prefix, start_after, limit);
+  }
+  Result<store::TransactionResult> Commit(const store::Transaction& txn) override {
+    auto start = Clock::now();
+    Result<store::TransactionResult> r = inner_.Commit(txn);
+    nanos_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+    ++count_;
+    return r;
+  }
+  Result<std::unique_ptr<store::WatchHandle>> Watch(std::string_view prefix, int64_t after,
+                                                    store::WatchCallback callback) override {
+    return inner_.Watch(prefix, after, std::move(callback));
+  }
+  Status Compact(int64_t revision) override { return inner_.Compact(revision); }
+  int64_t CurrentRevision() override { return inner_.CurrentRevision(); }
+  int64_t CompactedRevision() override { return inner_.CompactedRevision(); }
+
+  std::pair<int64_t, int64_t> Totals() const { return {nanos_.load(), count_.load()}; }
+
+ private:
+  store::Store& inner_;
+  std::atomic<int64_t> nanos_{0};
+  std::atomic<int64_t> count_{0};
+};
+
+// `mode` labels the results ("direct", or a variant); `put_new_only` runs just put_new.
+void RunDirect(const Options& options, int threads, std::vector<Outcome>* results,
+               const std::string& mode, store::SqliteOptions sqlite, bool put_new_only) {
   using namespace controller;
   std::filesystem::path dir = testing::MakeTempDir("drover-direct");
   {
     Result<std::unique_ptr<store::Store>> opened =
-        store::OpenSqliteStore((dir / "drover.db").string());
+        store::OpenSqliteStore((dir / "drover.db").string(), sqlite);
     if (!opened.ok()) {
       std::fprintf(stderr, "sqlite store: %s\n", opened.status().message().c_str());
       return;
     }
     std::unique_ptr<store::Store> backend = std::move(opened).value();
     ControllerMetrics metrics;
-    InstrumentedStore store(*backend, metrics);
+    CommitTimer timer(*backend);
+    InstrumentedStore store(timer, metrics);
     NodeRegistry nodes(store, RealClock(),
                        {std::chrono::milliseconds(10'000), std::chrono::milliseconds(600'000)});
     (void)nodes.Load();
     JobService jobs(store, RealClock(), nodes, {20, 1000});
-    std::printf("direct: sqlite store in %s, %d threads\n", dir.c_str(), threads);
+    std::printf("%s: sqlite store (synchronous=%s) in %s, %d threads\n", mode.c_str(),
+                sqlite.synchronous == store::SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL",
+                dir.c_str(), threads);
 
     auto put = [&](const std::string& text, int want, std::string* error) {
       Result<Document> parsed = ParseJson(text);
@@ -527,11 +654,31 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
       if (ok) created.by_thread[static_cast<size_t>(t)].push_back(name);
       return ok;
     };
-    if (Wanted(options, "put_new")) {
-      results->push_back(RunClosedLoop("put_new", "direct", threads, options.warmup_s,
-                                       options.duration_s, put_new, -1));
-      PrintOutcome(results->back());
-    } else {
+    if (Wanted(options, "put_new") || put_new_only) {
+      // Commit totals over the measure only: read them when it starts, from a side thread.
+      std::pair<int64_t, int64_t> t0;
+      std::thread reader([&] {
+        std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup_s));
+        t0 = timer.Totals();
+      });
+      Outcome o = RunClosedLoop("put_new", mode, threads, options.warmup_s, options.duration_s,
+                                put_new, -1);
+      reader.join();
+      std::pair<int64_t, int64_t> t1 = timer.Totals();
+      if (t1.second > t0.second) {
+        o.commit_ms = static_cast<double>(t1.first - t0.first) /
+                      static_cast<double>(t1.second - t0.second) / 1e6;
+        o.commits = static_cast<double>(t1.second - t0.second);
+      }
+      results->push_back(o);
+      PrintOutcome(o);
+      std::printf("    Store::Commit: %.3f ms mean wall time per commit%s\n", o.commit_ms,
+                  threads == 1 ? " (one thread: the time a commit holds the writer)"
+                               : " (includes the wait for the writer lock)");
+    }
+    if (put_new_only) {
+      // nothing else
+    } else if (!Wanted(options, "put_new")) {
       for (int t = 0; t < threads; ++t) {
         for (uint64_t i = 0; i < 20; ++i) {
           std::string e;
@@ -539,26 +686,26 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
         }
       }
     }
-    if (Wanted(options, "put_unchanged")) {
+    if (Wanted(options, "put_unchanged") && !put_new_only) {
       auto op = [&](int t, uint64_t i, std::string* error) {
         return put(JobSpecBody(created.Pick(t, i)), 422, error);
       };
-      results->push_back(RunClosedLoop("put_unchanged", "direct", threads, options.warmup_s,
+      results->push_back(RunClosedLoop("put_unchanged", mode, threads, options.warmup_s,
                                        options.duration_s, op, -1));
       PrintOutcome(results->back());
     }
-    if (Wanted(options, "get_job")) {
+    if (Wanted(options, "get_job") && !put_new_only) {
       auto op = [&](int t, uint64_t i, std::string* error) {
         ApiAnswer answer = jobs.Get(created.Pick(t, i), "default");
         std::string out = answer.body.dump();
         if (answer.status != 200) *error = std::to_string(answer.status) + " " + out.substr(0, 200);
         return answer.status == 200;
       };
-      results->push_back(RunClosedLoop("get_job", "direct", threads, options.warmup_s,
+      results->push_back(RunClosedLoop("get_job", mode, threads, options.warmup_s,
                                        options.duration_s, op, -1));
       PrintOutcome(results->back());
     }
-    if (Wanted(options, "heartbeat")) {
+    if (Wanted(options, "heartbeat") && !put_new_only) {
       auto r0 = Clock::now();
       std::atomic<int> next{0};
       std::vector<std::thread> registrars;
@@ -610,7 +757,7 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
             Json{{"assignments", Json::array()}, {"index", n->assignments_index}}.dump();
         return !out.empty();
       };
-      results->push_back(RunClosedLoop("heartbeat", "direct", threads, options.warmup_s,
+      results->push_back(RunClosedLoop("heartbeat", mode, threads, options.warmup_s,
                                        options.duration_s, op, -1));
       PrintOutcome(results->back());
     }
@@ -653,6 +800,13 @@ int Main(int argc, char** argv) {
       options.nodes = std::stoi(value());
     } else if (a == "--only") {
       for (const std::string& s : list(value())) options.only.insert(s);
+    } else if (a == "--store") {
+      options.store = value();
+    } else if (a == "--controller-args") {
+      std::stringstream words(value());
+      for (std::string w; words >> w;) options.controller_args.push_back(w);
+    } else if (a == "--no-diagnosis") {
+      options.diagnosis = false;
     } else if (a == "--no-direct") {
       options.direct = false;
     } else if (a == "--no-http") {
@@ -660,8 +814,8 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--drover PATH] [--duration S] [--warmup S] [--connections 16,64] "
-                   "[--nodes N] [--only put_new,put_unchanged,get_job,heartbeat] [--no-direct] "
-                   "[--no-http]\n",
+                   "[--nodes N] [--only put_new,put_unchanged,get_job,healthz,heartbeat] [--no-direct] "
+                   "[--no-http] [--no-diagnosis] [--store sqlite|memory] [--controller-args \"FLAGS\"]\n",
                    argv[0]);
       return 2;
     }
@@ -680,30 +834,47 @@ int Main(int argc, char** argv) {
   std::vector<Outcome> results;
   for (int conns : options.connections) {
     if (options.http && !RunHttp(options, conns, &results)) return 1;
-    if (options.direct) RunDirect(options, conns, &results);
+    if (options.direct) RunDirect(options, conns, &results, "direct", {}, false);
+  }
+  // Diagnosis of put_new: one writer thread (the uncontended commit), and synchronous=NORMAL
+  // (no fsync per commit).
+  if (options.direct && options.diagnosis &&
+      (options.only.empty() || options.only.count("put_new"))) {
+    store::SqliteOptions normal;
+    normal.synchronous = store::SqliteOptions::Synchronous::kNormal;
+    RunDirect(options, 1, &results, "direct", {}, true);
+    RunDirect(options, options.connections.front(), &results, "direct-normal", normal, true);
   }
 
   // Summary with HTTP/direct ratios.
   std::printf("\n| scenario | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores | srv us/req "
-              "| direct ops/s | direct p99 ms | direct/HTTP |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| gen cores | other cores | direct ops/s | direct p99 ms | direct/HTTP |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Outcome& h : results) {
     if (h.mode != "http") continue;
     const Outcome* d = nullptr;
     for (const Outcome& o : results) {
       if (o.mode == "direct" && o.scenario == h.scenario && o.concurrency == h.concurrency) d = &o;
     }
-    std::printf("| %s | %d | %.0f | %" PRIu64 " | %.2f | %.2f | %.1f | %.2f | %.0f | %s | %s | %s |\n",
+    std::printf("| %s | %d | %.0f | %" PRIu64 " | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f | %s | %s | %s |\n",
                 h.scenario.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms, h.p99_ms,
                 h.max_ms, h.server_cpu / h.seconds,
                 h.requests ? h.server_cpu / static_cast<double>(h.requests) * 1e6 : 0.0,
+                h.client_cpu / h.seconds, h.other_cpu / h.seconds,
                 d ? std::to_string(static_cast<long>(d->rate())).c_str() : "-",
                 d ? (std::to_string(d->p99_ms).substr(0, 5)).c_str() : "-",
                 d && h.rate() > 0 ? (std::to_string(d->rate() / h.rate()).substr(0, 4) + "x").c_str()
                                   : "-");
   }
-  if (!options.http) {
-    for (const Outcome& d : results) PrintOutcome(d);
+  std::printf("\n| direct scenario | mode | threads | ops/s | p50 ms | p99 ms | max ms | cpu cores | us/op | other cores |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Outcome& d : results) {
+    if (d.mode == "http") continue;
+    std::printf("| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f |\n", d.scenario.c_str(),
+                d.mode.c_str(), d.concurrency, d.rate(), d.p50_ms, d.p99_ms, d.max_ms,
+                d.client_cpu / d.seconds,
+                d.requests ? d.client_cpu / static_cast<double>(d.requests) * 1e6 : 0.0,
+                d.other_cpu / d.seconds);
   }
   return 0;
 }
