@@ -601,31 +601,105 @@ class SqliteStore : public Store {
     return result;
   }
 
+  // Group commit: concurrent Commit calls queue up; whoever finds the writer free takes every
+  // waiting transaction and applies them in one SQLite transaction with one fsync, each inside
+  // its own savepoint (so one failing transaction does not undo the others) and with its own
+  // revision. Results and watch events are exactly those of committing them one by one in
+  // queue order.
   Result<TransactionResult> Commit(const Transaction& transaction) override {
     if (Status s = CheckTransactionShape(transaction); !s.ok()) return s;
-    std::lock_guard<std::mutex> lock(write_mutex_);
-    Statements& statements = writer_->statements;
-    if (Status s = Query(path_, statements.begin, "begin a commit").Run(); !s.ok()) return s;
+    auto pending = std::make_shared<PendingCommit>();
+    pending->transaction = &transaction;
+    {
+      std::lock_guard<std::mutex> queue_lock(queue_mutex_);
+      queue_.push_back(pending);
+    }
+    std::unique_lock<std::mutex> lock(write_mutex_);
+    if (pending->done) return pending->result;  // a leader committed it while we waited
+    std::vector<std::shared_ptr<PendingCommit>> batch;
+    {
+      std::lock_guard<std::mutex> queue_lock(queue_mutex_);
+      batch.swap(queue_);
+    }
+    CommitBatch(batch);
+    return pending->result;
+  }
 
-    const int64_t revision = revision_.load() + 1;
-    WriterReader reader(path_, statements);
-    Result<AppliedTransaction> applied = ApplyTransaction(transaction, revision, reader);
-    if (!applied.ok()) return Abandon(applied.status());
-    if (!applied->events.empty()) {
-      for (size_t i = 0; i < applied->events.size(); ++i) {
-        if (Status s = WriteEvent(revision, static_cast<int64_t>(i), applied->events[i]); !s.ok()) {
-          return Abandon(s);
+  struct PendingCommit {
+    const Transaction* transaction = nullptr;
+    Result<TransactionResult> result = Status(StatusCode::kInternal, "not committed");
+    bool done = false;  // guarded by write_mutex_
+  };
+
+  // Called with write_mutex_ held.
+  void CommitBatch(const std::vector<std::shared_ptr<PendingCommit>>& batch) {
+    Statements& statements = writer_->statements;
+    auto finish_all = [&](const Status& s) {
+      for (const auto& p : batch) {
+        if (!p->done) {
+          p->result = s;
+          p->done = true;
         }
       }
-      Query set_revision(path_, statements.set_revision, "store the revision");
-      if (Status s = set_revision.Bind(1, revision).Run(); !s.ok()) return Abandon(s);
+    };
+    if (Status s = Query(path_, statements.begin, "begin a commit").Run(); !s.ok()) {
+      return finish_all(s);
     }
-    if (Status s = Query(path_, statements.commit, "commit").Run(); !s.ok()) return Abandon(s);
-    if (!applied->events.empty()) {
-      revision_.store(revision);
-      hub_->Publish(revision, applied->events);
+    int64_t revision = revision_.load();
+    std::vector<std::pair<int64_t, std::vector<Event>>> published;
+    std::vector<std::pair<PendingCommit*, TransactionResult>> results;
+    for (const auto& p : batch) {
+      if (Status s = writer_->connection->Execute("SAVEPOINT drover_txn", "open a savepoint");
+          !s.ok()) {
+        static_cast<void>(Abandon(s));
+        return finish_all(s);
+      }
+      const int64_t next = revision + 1;
+      WriterReader reader(path_, statements);
+      Result<AppliedTransaction> applied = ApplyTransaction(*p->transaction, next, reader);
+      Status failed = applied.ok() ? Status::Ok() : applied.status();
+      if (failed.ok() && !applied->events.empty()) {
+        for (size_t i = 0; i < applied->events.size() && failed.ok(); ++i) {
+          failed = WriteEvent(next, static_cast<int64_t>(i), applied->events[i]);
+        }
+        if (failed.ok()) {
+          Query set_revision(path_, statements.set_revision, "store the revision");
+          failed = set_revision.Bind(1, next).Run();
+        }
+      }
+      if (!failed.ok()) {
+        // Undo just this transaction; the others in the batch go on.
+        Status undo = writer_->connection->Execute("ROLLBACK TO drover_txn; RELEASE drover_txn",
+                                                   "undo a failed transaction");
+        p->result = failed;
+        p->done = true;
+        if (!undo.ok()) {
+          static_cast<void>(Abandon(undo));
+          return finish_all(undo);
+        }
+        continue;
+      }
+      if (Status s = writer_->connection->Execute("RELEASE drover_txn", "release a savepoint");
+          !s.ok()) {
+        static_cast<void>(Abandon(s));
+        return finish_all(s);
+      }
+      if (!applied->events.empty()) {
+        revision = next;
+        published.emplace_back(next, std::move(applied->events));
+      }
+      results.emplace_back(p.get(), TransactionResult{applied->succeeded, revision});
     }
-    return TransactionResult{applied->succeeded, revision_.load()};
+    if (Status s = Query(path_, statements.commit, "commit").Run(); !s.ok()) {
+      static_cast<void>(Abandon(s));
+      return finish_all(s);
+    }
+    for (auto& [p, r] : results) {
+      p->result = r;
+      p->done = true;
+    }
+    if (!published.empty()) revision_.store(revision);
+    for (auto& [rev, events] : published) hub_->Publish(rev, events);
   }
 
   Result<std::unique_ptr<WatchHandle>> Watch(std::string_view prefix, int64_t after_revision,
@@ -814,6 +888,8 @@ class SqliteStore : public Store {
   const std::string path_;
   std::unique_ptr<LockFile> lock_;  // first in, last out
   std::mutex write_mutex_;          // serialises commits, compactions and watch registration
+  std::mutex queue_mutex_;          // guards queue_ (never held while waiting for write_mutex_)
+  std::vector<std::shared_ptr<PendingCommit>> queue_;  // commits waiting for the writer
   std::unique_ptr<SqliteConnection> writer_;
   ReaderPool readers_;
   std::atomic<int64_t> revision_;
