@@ -161,6 +161,7 @@ void ApiServer::AddRoutes() {
         });
   Route("GET", "/metrics", "Prometheus metrics (text exposition format)", Access::kRead,
         [this](const RequestContext&, Responder r) {
+          metrics_.SetNodes(nodes_.CountByState());
           r(HttpResponse::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         });
   Route("GET", "/openapi.json", "This document", Access::kPublic,

@@ -159,6 +159,24 @@ std::vector<NodeSnapshot> NodeRegistry::List() const {
   return out;
 }
 
+std::map<std::string, int64_t> NodeRegistry::CountByState() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, int64_t> counts = {{"connected", 0}, {"disconnected", 0}, {"lost", 0}};
+  const SteadyTime now = clock_.Now();
+  const auto disconnect_after = 3 * options_.heartbeat_interval;
+  for (const auto& [id, e] : nodes_) {
+    if (!e.seen) {
+      ++counts["disconnected"];
+      continue;
+    }
+    auto silent = now - e.last_seen;
+    ++counts[silent < disconnect_after                         ? "connected"
+             : silent < disconnect_after + options_.lost_after ? "disconnected"
+                                                               : "lost"];
+  }
+  return counts;
+}
+
 Result<NodeSnapshot> NodeRegistry::SetSchedulable(const std::string& node_id, bool schedulable,
                                                   bool draining) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -58,6 +58,8 @@ class NodeRegistry {
 
   std::optional<NodeSnapshot> Get(const std::string& node_id) const;
   std::vector<NodeSnapshot> List() const;  // by id
+  // Nodes per connection state (connected, disconnected, lost), for drover_nodes.
+  std::map<std::string, int64_t> CountByState() const;
 
   // Cordon / uncordon / drain: durable flags.
   Result<NodeSnapshot> SetSchedulable(const std::string& node_id, bool schedulable, bool draining);

@@ -304,6 +304,17 @@ TEST_F(ControllerApi, AgentRegistrationAndRelabelAreVisibleAtOnce) {
       404);
 }
 
+TEST_F(ControllerApi, MetricsCountNodesByStateAndRequestsByRouteTemplate) {
+  controller_.Call("POST", "/api/v1/agent/register", Json{{"node_id", "m1"}}.dump());
+  controller_.Call("POST", "/api/v1/agent/register", Json{{"node_id", "m2"}}.dump());
+  controller_.Call("GET", "/api/v1/jobs/some-job");
+  std::string text = controller_.Call("GET", "/metrics").body;
+  EXPECT_THAT(text, HasSubstr("drover_nodes{state=\"connected\"} 2"));
+  EXPECT_THAT(text, HasSubstr("route=\"/api/v1/jobs/{job}\""));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("some-job"))) << "raw paths never become labels";
+  EXPECT_THAT(text, HasSubstr("drover_store_operation_duration_seconds_bucket{op=\"get\""));
+}
+
 TEST_F(ControllerApi, NodesBecomeDisconnectedAfterThreeMissedHeartbeats) {
   controller_.Call("POST", "/api/v1/agent/register", Json{{"node_id", "quiet"}}.dump());
   EXPECT_EQ(controller_.Call("GET", "/api/v1/nodes/quiet").Json()["node"]["state"], "connected");
