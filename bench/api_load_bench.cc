@@ -82,10 +82,16 @@ std::string RegisterBody(const std::string& id) {
 
 std::string HeartbeatBody(const std::string& id, int seq) {
   std::string s = std::to_string(seq);
-  return R"({"node_id":")" + id + R"(","executions":[)"
-         R"({"execution_id":"e-)" + id + R"(-1","job_id":"j-0001","version":3,"state":"running","exit_code":null,"restarts":0,"health":"healthy","window":{"processed":)" +
-         s + R"(,"errors":0},"message":""},)"
-         R"({"execution_id":"e-)" + id + R"(-2","job_id":"j-0002","version":1,"state":"running","exit_code":null,"restarts":1,"health":"healthy","window":{"processed":)" +
+  return R"({"node_id":")" + id +
+         R"(","executions":[)"
+         R"({"execution_id":"e-)" +
+         id +
+         R"(-1","job_id":"j-0001","version":3,"state":"running","exit_code":null,"restarts":0,"health":"healthy","window":{"processed":)" +
+         s +
+         R"(,"errors":0},"message":""},)"
+         R"({"execution_id":"e-)" +
+         id +
+         R"(-2","job_id":"j-0002","version":1,"state":"running","exit_code":null,"restarts":1,"health":"healthy","window":{"processed":)" +
          s + R"(,"errors":1},"message":"ok"}]})";
 }
 
@@ -374,12 +380,12 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
 }
 
 void PrintOutcome(const Outcome& o) {
-  std::printf("  %-14s %-6s c=%-3d %8" PRIu64 " req %6" PRIu64 " err %9.0f /s  p50 %7.2f  p99 %7.2f  max %7.2f ms",
+  std::printf("  %-14s %-6s c=%-3d %8" PRIu64 " req %6" PRIu64
+              " err %9.0f /s  p50 %7.2f  p99 %7.2f  max %7.2f ms",
               o.scenario.c_str(), o.mode.c_str(), o.concurrency, o.requests, o.errors, o.rate(),
               o.p50_ms, o.p99_ms, o.max_ms);
   if (o.mode == "http") {
-    std::printf("  srv %.2f cores %.0f us/req  gen %.2f cores",
-                o.server_cpu / o.seconds,
+    std::printf("  srv %.2f cores %.0f us/req  gen %.2f cores", o.server_cpu / o.seconds,
                 o.requests ? o.server_cpu / static_cast<double>(o.requests) * 1e6 : 0.0,
                 o.client_cpu / o.seconds);
   } else {
@@ -388,8 +394,9 @@ void PrintOutcome(const Outcome& o) {
   }
   std::printf("  other %.2f cores\n", o.other_cpu / o.seconds);
   if (o.mode == "http") {
-    std::printf("    in-server: handle %.3f ms/req; store commit %.3f ms (%.0f commits/s), get %.3f ms\n",
-                o.handle_ms, o.commit_ms, o.commits / o.seconds, o.get_ms);
+    std::printf(
+        "    in-server: handle %.3f ms/req; store commit %.3f ms (%.0f commits/s), get %.3f ms\n",
+        o.handle_ms, o.commit_ms, o.commits / o.seconds, o.get_ms);
   }
   if (o.errors > 0) std::printf("    first error: %s\n", o.first_error.substr(0, 300).c_str());
   std::fflush(stdout);
@@ -407,7 +414,7 @@ struct Options {
   std::set<std::string> only;
   bool direct = true;
   bool http = true;
-  std::string store = "sqlite";  // the controller's --store
+  std::string store = "sqlite";              // the controller's --store
   std::vector<std::string> controller_args;  // more controller flags (diagnosis only)
   bool diagnosis = true;  // the extra direct put_new runs (1 thread, synchronous=NORMAL)
 };
@@ -451,8 +458,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
   // Runs one scenario and reads the controller's own timings of it.
   auto measure = [&](const std::string& scenario, const std::string& method,
                      const std::string& route, const Operation& op) {
-    const std::string route_labels =
-        "method=\"" + method + "\",route=\"" + route + "\"";
+    const std::string route_labels = "method=\"" + method + "\",route=\"" + route + "\"";
     // The histograms count the warm-up too: read them when the measure starts, from a side
     // thread, so that the generator keeps running.
     HistogramTotals h0, c0, g0;
@@ -462,7 +468,8 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
       c0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
       g0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"get\"");
     });
-    Outcome o = RunClosedLoop(scenario, "http", conns, options.warmup_s, options.duration_s, op, pid);
+    Outcome o =
+        RunClosedLoop(scenario, "http", conns, options.warmup_s, options.duration_s, op, pid);
     reader.join();
     HistogramTotals h1 = Scrape(port, "drover_api_request_duration_seconds", route_labels);
     HistogramTotals c1 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
@@ -484,10 +491,11 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
   };
   {
     auto op = [&](int t, uint64_t i, std::string* error) {
-      std::string name = "bench-c" + std::to_string(conns) + "-t" + std::to_string(t) + "-" +
-                         std::to_string(i);
+      std::string name =
+          "bench-c" + std::to_string(conns) + "-t" + std::to_string(t) + "-" + std::to_string(i);
       std::string reply;
-      int status = lanes[static_cast<size_t>(t)]->Exchange("PUT", "/api/v1/jobs", JobSpecBody(name), &reply);
+      int status =
+          lanes[static_cast<size_t>(t)]->Exchange("PUT", "/api/v1/jobs", JobSpecBody(name), &reply);
       if (status == 201) created.by_thread[static_cast<size_t>(t)].push_back(name);
       return expect(status, 201, reply, error);
     };
@@ -511,8 +519,8 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
   if (Wanted(options, "put_unchanged")) {
     auto op = [&](int t, uint64_t i, std::string* error) {
       std::string reply;
-      int status = lanes[static_cast<size_t>(t)]->Exchange(
-          "PUT", "/api/v1/jobs", JobSpecBody(created.Pick(t, i)), &reply);
+      int status = lanes[static_cast<size_t>(t)]->Exchange("PUT", "/api/v1/jobs",
+                                                           JobSpecBody(created.Pick(t, i)), &reply);
       return expect(status, 422, reply, error);
     };
     measure("put_unchanged", "PUT", "/api/v1/jobs", op);
@@ -561,7 +569,8 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
                                   static_cast<uint64_t>(options.nodes));
       std::string reply;
       int status = lanes[static_cast<size_t>(t)]->Exchange(
-          "POST", "/api/v1/agent/heartbeat", HeartbeatBody(NodeId(node), static_cast<int>(i)), &reply);
+          "POST", "/api/v1/agent/heartbeat", HeartbeatBody(NodeId(node), static_cast<int>(i)),
+          &reply);
       return expect(status, 200, reply, error);
     };
     measure("heartbeat", "POST", "/api/v1/agent/heartbeat", op);
@@ -648,8 +657,8 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
     CreatedJobs created;
     created.by_thread.resize(static_cast<size_t>(threads));
     auto put_new = [&](int t, uint64_t i, std::string* error) {
-      std::string name = "direct-c" + std::to_string(threads) + "-t" + std::to_string(t) + "-" +
-                         std::to_string(i);
+      std::string name =
+          "direct-c" + std::to_string(threads) + "-t" + std::to_string(t) + "-" + std::to_string(i);
       bool ok = put(JobSpecBody(name), 201, error);
       if (ok) created.by_thread[static_cast<size_t>(t)].push_back(name);
       return ok;
@@ -701,8 +710,8 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
         if (answer.status != 200) *error = std::to_string(answer.status) + " " + out.substr(0, 200);
         return answer.status == 200;
       };
-      results->push_back(RunClosedLoop("get_job", mode, threads, options.warmup_s,
-                                       options.duration_s, op, -1));
+      results->push_back(
+          RunClosedLoop("get_job", mode, threads, options.warmup_s, options.duration_s, op, -1));
       PrintOutcome(results->back());
     }
     if (Wanted(options, "heartbeat") && !put_new_only) {
@@ -729,8 +738,9 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
       std::printf("  registered %d nodes in %.2f s (%.0f /s)\n", options.nodes, took,
                   options.nodes / took);
       auto op = [&](int t, uint64_t i, std::string* error) {
-        int node = static_cast<int>((static_cast<uint64_t>(t) + i * static_cast<uint64_t>(threads)) %
-                                    static_cast<uint64_t>(options.nodes));
+        int node =
+            static_cast<int>((static_cast<uint64_t>(t) + i * static_cast<uint64_t>(threads)) %
+                             static_cast<uint64_t>(options.nodes));
         Result<Document> parsed = ParseJson(HeartbeatBody(NodeId(node), static_cast<int>(i)));
         if (!parsed.ok()) {
           *error = parsed.status().message();
@@ -757,8 +767,8 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
             Json{{"assignments", Json::array()}, {"index", n->assignments_index}}.dump();
         return !out.empty();
       };
-      results->push_back(RunClosedLoop("heartbeat", mode, threads, options.warmup_s,
-                                       options.duration_s, op, -1));
+      results->push_back(
+          RunClosedLoop("heartbeat", mode, threads, options.warmup_s, options.duration_s, op, -1));
       PrintOutcome(results->back());
     }
   }
@@ -812,11 +822,12 @@ int Main(int argc, char** argv) {
     } else if (a == "--no-http") {
       options.http = false;
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--drover PATH] [--duration S] [--warmup S] [--connections 16,64] "
-                   "[--nodes N] [--only put_new,put_unchanged,get_job,healthz,heartbeat] [--no-direct] "
-                   "[--no-http] [--no-diagnosis] [--store sqlite|memory] [--controller-args \"FLAGS\"]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--drover PATH] [--duration S] [--warmup S] [--connections 16,64] "
+          "[--nodes N] [--only put_new,put_unchanged,get_job,healthz,heartbeat] [--no-direct] "
+          "[--no-http] [--no-diagnosis] [--store sqlite|memory] [--controller-args \"FLAGS\"]\n",
+          argv[0]);
       return 2;
     }
   }
@@ -847,8 +858,10 @@ int Main(int argc, char** argv) {
   }
 
   // Summary with HTTP/direct ratios.
-  std::printf("\n| scenario | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores | srv us/req "
-              "| gen cores | other cores | direct ops/s | direct p99 ms | direct/HTTP |\n");
+  std::printf(
+      "\n| scenario | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores | srv "
+      "us/req "
+      "| gen cores | other cores | direct ops/s | direct p99 ms | direct/HTTP |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Outcome& h : results) {
     if (h.mode != "http") continue;
@@ -856,23 +869,27 @@ int Main(int argc, char** argv) {
     for (const Outcome& o : results) {
       if (o.mode == "direct" && o.scenario == h.scenario && o.concurrency == h.concurrency) d = &o;
     }
-    std::printf("| %s | %d | %.0f | %" PRIu64 " | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f | %s | %s | %s |\n",
-                h.scenario.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms, h.p99_ms,
-                h.max_ms, h.server_cpu / h.seconds,
+    std::printf("| %s | %d | %.0f | %" PRIu64
+                " | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f | %s | %s | %s |\n",
+                h.scenario.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms, h.p99_ms, h.max_ms,
+                h.server_cpu / h.seconds,
                 h.requests ? h.server_cpu / static_cast<double>(h.requests) * 1e6 : 0.0,
                 h.client_cpu / h.seconds, h.other_cpu / h.seconds,
                 d ? std::to_string(static_cast<long>(d->rate())).c_str() : "-",
                 d ? (std::to_string(d->p99_ms).substr(0, 5)).c_str() : "-",
-                d && h.rate() > 0 ? (std::to_string(d->rate() / h.rate()).substr(0, 4) + "x").c_str()
-                                  : "-");
+                d && h.rate() > 0
+                    ? (std::to_string(d->rate() / h.rate()).substr(0, 4) + "x").c_str()
+                    : "-");
   }
-  std::printf("\n| direct scenario | mode | threads | ops/s | p50 ms | p99 ms | max ms | cpu cores | us/op | other cores |\n");
+  std::printf(
+      "\n| direct scenario | mode | threads | ops/s | p50 ms | p99 ms | max ms | cpu cores | us/op "
+      "| other cores |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Outcome& d : results) {
     if (d.mode == "http") continue;
-    std::printf("| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f |\n", d.scenario.c_str(),
-                d.mode.c_str(), d.concurrency, d.rate(), d.p50_ms, d.p99_ms, d.max_ms,
-                d.client_cpu / d.seconds,
+    std::printf("| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f |\n",
+                d.scenario.c_str(), d.mode.c_str(), d.concurrency, d.rate(), d.p50_ms, d.p99_ms,
+                d.max_ms, d.client_cpu / d.seconds,
                 d.requests ? d.client_cpu / static_cast<double>(d.requests) * 1e6 : 0.0,
                 d.other_cpu / d.seconds);
   }

@@ -4,7 +4,10 @@ namespace drover::controller {
 
 Compactor::Compactor(store::Store& store, CompactorOptions options,
                      std::function<void(const Status&)> on_error)
-    : store_(store), options_(options), on_error_(std::move(on_error)), thread_([this] { Loop(); }) {}
+    : store_(store),
+      options_(options),
+      on_error_(std::move(on_error)),
+      thread_([this] { Loop(); }) {}
 
 Compactor::~Compactor() {
   {

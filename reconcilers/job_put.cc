@@ -74,8 +74,8 @@ Result<RolloutRecord> ApplyRolloutControl(const RolloutRecord& rollout, RolloutC
       return next;
     case RolloutControl::kResume:
       if (phase == kPhasePaused) {
-        next.phase = rollout.paused_from.empty() ? std::string(kPhaseProgressing)
-                                                 : rollout.paused_from;
+        next.phase =
+            rollout.paused_from.empty() ? std::string(kPhaseProgressing) : rollout.paused_from;
         next.paused_from.clear();
         next.message = "resumed by an operator";
         return next;
@@ -98,7 +98,8 @@ Result<RolloutRecord> ApplyRolloutControl(const RolloutRecord& rollout, RolloutC
       bool active = phase == kPhaseProgressing || phase == kPhasePaused ||
                     phase == kPhaseAwaitingPromotion || phase == kPhaseHalted;
       if (phase == kPhaseSucceeded) {
-        if (!to_version) return conflict("rollback of a succeeded rollout needs {\"to_version\": N}");
+        if (!to_version)
+          return conflict("rollback of a succeeded rollout needs {\"to_version\": N}");
         if (*to_version < 1 || *to_version >= rollout.to_version) {
           return InvalidError("to_version must be an earlier version, 1.." +
                               std::to_string(rollout.to_version - 1));
