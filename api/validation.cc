@@ -13,12 +13,16 @@ namespace {
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-// [a-z0-9]([-a-z0-9_.]*[a-z0-9])?
-bool IsValidObjectName(std::string_view s) {
-  if (s.empty() || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+}  // namespace
+
+bool IsValidObjectName(std::string_view s, size_t max_length) {
+  if (s.empty() || s.size() > max_length) return false;
+  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return IsLowerAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
+
+namespace {
 
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
@@ -40,7 +44,7 @@ void ValidateName(const std::string& name, const std::string& path, Diagnostics*
   if (name.size() > kMaxJobNameLength) {
     d->Error(path, "must be at most " + std::to_string(kMaxJobNameLength) + " characters (got " +
                        std::to_string(name.size()) + ")");
-  } else if (!IsValidObjectName(name)) {
+  } else if (!IsValidObjectName(name, kMaxJobNameLength)) {
     d->Error(path,
              "must consist of lowercase letters, digits, '-', '_' or '.', and start and end "
              "with a letter or digit (got " +
@@ -54,7 +58,7 @@ void ValidateNamespace(const std::string& ns, const std::string& path, Diagnosti
   if (ns.size() > kMaxNamespaceLength) {
     d->Error(path, "must be at most " + std::to_string(kMaxNamespaceLength) + " characters (got " +
                        std::to_string(ns.size()) + ")");
-  } else if (!IsValidObjectName(ns)) {
+  } else if (!IsValidObjectName(ns, kMaxNamespaceLength)) {
     d->Error(path,
              "must consist of lowercase letters, digits, '-', '_' or '.', and start and end "
              "with a letter or digit (got " +

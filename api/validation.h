@@ -18,6 +18,9 @@ inline constexpr size_t kMaxDescriptionBytes = 16 * 1024;
 inline constexpr size_t kMaxMetaKeyLength = 253;
 inline constexpr size_t kMaxMetaValueBytes = 64 * 1024;
 
+// The charset of job names and namespaces, [a-z0-9]([-a-z0-9_.]*[a-z0-9])?, within a length.
+bool IsValidObjectName(std::string_view s, size_t max_length);
+
 // Brings a decoded spec to its canonical form: reserved meta dropped, match_ids sorted and
 // unique, each match expression in Kubernetes' canonical spelling ("tier in (a,b)"), config
 // defaults filled (config files' mode "0644"). Idempotent.

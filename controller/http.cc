@@ -55,12 +55,16 @@ HttpResponse HttpResponse::Text(int status, std::string body, std::string conten
   return r;
 }
 
-HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message,
-                           const std::vector<FieldIssue>& details) {
+Json ErrorBody(std::string_view code, std::string_view message,
+               const std::vector<FieldIssue>& details) {
   Json list = Json::array();
   for (const FieldIssue& d : details) list.push_back({{"field", d.field}, {"message", d.message}});
-  return HttpResponse::FromJson(
-      status, {{"error", {{"code", code}, {"message", message}, {"details", list}}}});
+  return {{"error", {{"code", code}, {"message", message}, {"details", list}}}};
+}
+
+HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message,
+                           const std::vector<FieldIssue>& details) {
+  return HttpResponse::FromJson(status, ErrorBody(code, message, details));
 }
 
 int HttpStatusFor(StatusCode code) {
@@ -93,9 +97,21 @@ int HttpStatusFor(StatusCode code) {
   return 500;
 }
 
+namespace {
+// Internal codes that the API does not expose map to the nearest public one.
+StatusCode PublicCode(const Status& status) {
+  return status.code() == StatusCode::kOutOfRange ? StatusCode::kInvalid : status.code();
+}
+}  // namespace
+
+int HttpStatusFor(const Status& status) { return HttpStatusFor(PublicCode(status)); }
+
+Json ErrorBody(const Status& status) {
+  return ErrorBody(StatusCodeName(PublicCode(status)), status.message());
+}
+
 HttpResponse ErrorResponse(const Status& status) {
-  StatusCode code = status.code() == StatusCode::kOutOfRange ? StatusCode::kInvalid : status.code();
-  return ErrorResponse(HttpStatusFor(code), StatusCodeName(code), status.message());
+  return HttpResponse::FromJson(HttpStatusFor(status), ErrorBody(status));
 }
 
 const std::string& RouteParams::Get(const std::string& name) const {

@@ -44,11 +44,15 @@ struct HttpResponse {
 };
 
 // The SPEC §12 error body: {"error": {"code", "message", "details": [{field, message}]}}.
+Json ErrorBody(std::string_view code, std::string_view message,
+               const std::vector<FieldIssue>& details = {});
+Json ErrorBody(const Status& status);
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message,
                            const std::vector<FieldIssue>& details = {});
 // Maps a Status to its HTTP status and error body.
 HttpResponse ErrorResponse(const Status& status);
 int HttpStatusFor(StatusCode code);
+int HttpStatusFor(const Status& status);  // as ErrorResponse(status) answers
 
 // JSON text that never throws: invalid UTF-8 is replaced, not fatal.
 std::string DumpJson(const Json& value);

@@ -17,14 +17,10 @@ constexpr int kPutAttempts = 8;
 
 ApiAnswer Error(int status, std::string_view code, const std::string& message,
                 const std::vector<FieldIssue>& details = {}) {
-  HttpResponse r = ErrorResponse(status, code, message, details);
-  return {status, Json::parse(r.body)};
+  return {status, ErrorBody(code, message, details)};
 }
 
-ApiAnswer ErrorFrom(const Status& s) {
-  HttpResponse r = ErrorResponse(s);
-  return {r.status, Json::parse(r.body)};
-}
+ApiAnswer ErrorFrom(const Status& s) { return {HttpStatusFor(s), ErrorBody(s)}; }
 
 Result<Json> ParseValue(const store::KeyValue& kv) {
   try {
@@ -32,16 +28,6 @@ Result<Json> ParseValue(const store::KeyValue& kv) {
   } catch (const std::exception& e) {
     return InternalError("store value at " + kv.key + " is not JSON: " + e.what());
   }
-}
-
-// The charset of job names and namespaces; `max` is 253 for names, 63 for namespaces.
-bool IsNameLike(std::string_view s, size_t max = 253) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 std::optional<int64_t> ParseInt(std::string_view s) {
@@ -158,7 +144,8 @@ Result<StoredJob> JobService::Find(const std::string& ref, const std::string& ns
     if (index.status().code() != StatusCode::kNotFound) return index.status();
   }
   const std::string& space = ns.empty() ? std::string(JobDefaults::kNamespace) : ns;
-  if (!IsNameLike(ref) || !IsNameLike(space, 63)) {
+  if (!IsValidObjectName(ref, kMaxJobNameLength) ||
+      !IsValidObjectName(space, kMaxNamespaceLength)) {
     return NotFoundError("job \"" + ref + "\" not found: not a job id or name");
   }
   return ReadJob(space, ref);
@@ -361,7 +348,7 @@ ApiAnswer JobService::List(const std::string& ns, const std::string& label_selec
     limit = static_cast<size_t>(*n);
   }
   std::string space = ns.empty() ? std::string(JobDefaults::kNamespace) : ns;
-  if (space != "*" && !IsNameLike(space, 63)) {
+  if (space != "*" && !IsValidObjectName(space, kMaxNamespaceLength)) {
     return Error(400, "invalid", "invalid namespace",
                  {{"namespace",
                    "not a valid namespace (lowercase letters, digits, '-', '_', '.'; "

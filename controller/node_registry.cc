@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "controller/keys.h"
+#include "reconcilers/node_state.h"
 
 namespace drover::controller {
 
@@ -60,25 +61,18 @@ Status NodeRegistry::Load() {
   return Status::Ok();
 }
 
+std::string_view NodeRegistry::StateLocked(const Entry& e, SteadyTime now) const {
+  return NodeConnectionState(e.seen, now - e.last_seen, options_.heartbeat_interval,
+                             options_.lost_after);
+}
+
 NodeSnapshot NodeRegistry::SnapshotLocked(const Entry& e) const {
   NodeSnapshot s;
   s.record = e.record;
   s.last_heartbeat = e.last_heartbeat;
   s.observed = e.observed;
   s.assignments_index = e.assignments_index;
-  if (!e.seen) {
-    s.state = "disconnected";
-  } else {
-    auto silent = clock_.Now() - e.last_seen;
-    auto disconnect_after = 3 * options_.heartbeat_interval;
-    if (silent < disconnect_after) {
-      s.state = "connected";
-    } else if (silent < disconnect_after + options_.lost_after) {
-      s.state = "disconnected";
-    } else {
-      s.state = "lost";
-    }
-  }
+  s.state = std::string(StateLocked(e, clock_.Now()));
   return s;
 }
 
@@ -163,17 +157,7 @@ std::map<std::string, int64_t> NodeRegistry::CountByState() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, int64_t> counts = {{"connected", 0}, {"disconnected", 0}, {"lost", 0}};
   const SteadyTime now = clock_.Now();
-  const auto disconnect_after = 3 * options_.heartbeat_interval;
-  for (const auto& [id, e] : nodes_) {
-    if (!e.seen) {
-      ++counts["disconnected"];
-      continue;
-    }
-    auto silent = now - e.last_seen;
-    ++counts[silent < disconnect_after                         ? "connected"
-             : silent < disconnect_after + options_.lost_after ? "disconnected"
-                                                               : "lost"];
-  }
+  for (const auto& [id, e] : nodes_) ++counts[std::string(StateLocked(e, now))];
   return counts;
 }
 

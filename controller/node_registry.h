@@ -95,6 +95,7 @@ class NodeRegistry {
   };
 
   NodeSnapshot SnapshotLocked(const Entry& entry) const;
+  std::string_view StateLocked(const Entry& entry, SteadyTime now) const;
   Status PersistLocked(const NodeRecord& record);
   void ReapLoop();
 
