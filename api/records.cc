@@ -69,6 +69,10 @@ Json RolloutRecordToJson(const RolloutRecord& r) {
   j["targets"] = r.targets;
   j["wave_size"] = r.wave_size;
   j["paused_from"] = r.paused_from;
+  j["rollout_id"] = r.rollout_id;
+  j["attempt"] = r.attempt;
+  j["promoted"] = r.promoted;
+  j["rollback_reason"] = r.rollback_reason;
   return j;
 }
 
@@ -90,6 +94,10 @@ Result<RolloutRecord> RolloutRecordFromJson(const Json& j) {
     r.targets = Value<std::vector<std::string>>(j, "targets", {});
     r.wave_size = Value<int>(j, "wave_size", 0);
     r.paused_from = Value<std::string>(j, "paused_from", "");
+    r.rollout_id = Value<int64_t>(j, "rollout_id", 0);
+    r.attempt = Value<int>(j, "attempt", 0);
+    r.promoted = Value<bool>(j, "promoted", false);
+    r.rollback_reason = Value<std::string>(j, "rollback_reason", "");
     r.started_at = Value<std::string>(j, "started_at", "");
     r.completed_at = Value<std::string>(j, "completed_at", "");
     r.message = Value<std::string>(j, "message", "");
@@ -216,7 +224,10 @@ Json ExecutionToJson(const ExecutionRecord& e) {
           {"stable_at", e.stable_at.empty() ? Json(nullptr) : Json(e.stable_at)},
           {"message", e.message},
           {"created_at", e.created_at},
-          {"updated_at", e.updated_at}};
+          {"updated_at", e.updated_at},
+          {"rollout_id", e.rollout_id},
+          {"attempt", e.attempt},
+          {"wave", e.wave}};
 }
 
 Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
@@ -237,6 +248,9 @@ Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
     e.message = Value<std::string>(j, "message", "");
     e.created_at = Value<std::string>(j, "created_at", "");
     e.updated_at = Value<std::string>(j, "updated_at", "");
+    e.rollout_id = Value<int64_t>(j, "rollout_id", 0);
+    e.attempt = Value<int>(j, "attempt", 0);
+    e.wave = Value<int>(j, "wave", 0);
     return e;
   });
 }

@@ -56,6 +56,10 @@ struct RolloutRecord {
   std::vector<std::string> targets;  // T0, in rollout order (kept in the store, not in status)
   int wave_size = 0;                 // W
   std::string paused_from;           // the phase a pause interrupted
+  int64_t rollout_id = 0;   // unique per job and rollout (the job's event sequence at its start)
+  int attempt = 0;          // bumped by "resume" after a halt: failed nodes are tried again
+  bool promoted = false;    // canary: the canary wave was promoted (by hand or automatically)
+  std::string rollback_reason;  // why it is rolling back: failure_budget, canary, operator
   std::string started_at;
   std::string completed_at;
   std::string message;
@@ -143,6 +147,9 @@ struct ExecutionRecord {
   std::string message;
   std::string created_at;
   std::string updated_at;
+  int64_t rollout_id = 0;  // the rollout that created it (RolloutRecord::rollout_id)
+  int attempt = 0;         // the rollout's attempt when it was created
+  int wave = 0;            // the wave that gave it (0: not part of a wave: stable placement)
 
   bool operator==(const ExecutionRecord&) const = default;
 };

@@ -1,5 +1,7 @@
 #include "controller/api_server.h"
 
+#include "controller/job_controller.h"
+
 #include <charconv>
 #include <chrono>
 #include <set>
@@ -162,6 +164,7 @@ void ApiServer::AddRoutes() {
   Route("GET", "/metrics", "Prometheus metrics (text exposition format)", Access::kRead,
         [this](const RequestContext&, Responder r) {
           metrics_.SetNodes(nodes_.CountByState());
+          if (controller_ != nullptr) controller_->UpdateGauges();
           r(HttpResponse::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         });
   Route("GET", "/openapi.json", "This document", Access::kPublic,
@@ -243,7 +246,7 @@ void ApiServer::AddRoutes() {
       [this](const RequestContext& c, Responder r) {
         Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
         if (!found.ok()) return r(ErrorResponse(found.status()));
-        r(HttpResponse::FromJson(200, {{"items", Json::array()}, {"job_id", found->job.id}}));
+        Reply(r, jobs_.Results(*found));
       },
       job_scope);
   Route(
@@ -272,7 +275,11 @@ void ApiServer::AddRoutes() {
         job_scope, true);
   }
   Route("GET", "/api/v1/executions/{id}", "One execution", Access::kRead,
-        [](const RequestContext& c, Responder r) {
+        [this](const RequestContext& c, Responder r) {
+          if (controller_ != nullptr) {
+            auto e = controller_->cache().Execution(c.params.Get("id"));
+            if (e) return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
+          }
           r(ErrorResponse(404, "not_found",
                           "execution " + c.params.Get("id").substr(0, 100) + " not found"));
         });
@@ -424,11 +431,17 @@ void ApiServer::AddRoutes() {
             observed.push_back(e);
           }
         }
-        Result<NodeSnapshot> n = nodes_.Heartbeat(b["node_id"].get<std::string>(),
-                                                  c.caller_token_id, std::move(observed));
+        const std::string node_id = b["node_id"].get<std::string>();
+        std::vector<Json> reported = controller_ != nullptr ? observed : std::vector<Json>{};
+        Result<NodeSnapshot> n = nodes_.Heartbeat(node_id, c.caller_token_id, std::move(observed));
         if (!n.ok()) return r(ErrorResponse(n.status()));
+        Json assignments = Json::array();
+        if (controller_ != nullptr) {
+          controller_->ObserveHeartbeat(node_id, reported);
+          assignments = controller_->Assignments(node_id);
+        }
         r(HttpResponse::FromJson(
-            200, {{"assignments", Json::array()}, {"index", n->assignments_index}}));
+            200, {{"assignments", std::move(assignments)}, {"index", n->assignments_index}}));
       },
       {}, true);
   Route("GET", "/api/v1/agent/assignments", "Long-poll a node's assignments (node_id, index, wait)",
@@ -450,11 +463,14 @@ void ApiServer::AddRoutes() {
           if (!node->record.token_id.empty() && node->record.token_id != c.caller_token_id) {
             return r(ErrorResponse(403, "forbidden", "node id is bound to another agent token"));
           }
-          nodes_.WaitForAssignments(node_id, index, *wait, [r](std::optional<NodeSnapshot> s) {
-            if (!s) return r(ErrorResponse(404, "not_found", "node removed"));
-            r(HttpResponse::FromJson(
-                200, {{"assignments", Json::array()}, {"index", s->assignments_index}}));
-          });
+          nodes_.WaitForAssignments(
+              node_id, index, *wait, [this, r, node_id](std::optional<NodeSnapshot> s) {
+                if (!s) return r(ErrorResponse(404, "not_found", "node removed"));
+                Json assignments =
+                    controller_ != nullptr ? controller_->Assignments(node_id) : Json::array();
+                r(HttpResponse::FromJson(200, {{"assignments", std::move(assignments)},
+                                               {"index", s->assignments_index}}));
+              });
         });
 }
 

@@ -35,6 +35,10 @@ class ApiServer {
   // The OpenAPI 3 document of every route (GET /openapi.json).
   Json OpenApi() const;
 
+  // The control loop that feeds heartbeats into the store and answers assignments (null: none,
+  // heartbeats then answer no assignments). Set before serving.
+  void SetController(class JobController* controller) { controller_ = controller; }
+
   // Readiness is false until the store is loaded and true until shutdown starts.
   void SetReady(bool ready) { ready_ = ready; }
 
@@ -50,6 +54,7 @@ class ApiServer {
   ApiServerOptions options_;
   Router router_;
   std::atomic<bool> ready_{false};
+  class JobController* controller_ = nullptr;
 };
 
 }  // namespace drover::controller

@@ -11,6 +11,7 @@
 #include "controller/api_server.h"
 #include "controller/compactor.h"
 #include "controller/http_server.h"
+#include "controller/job_controller.h"
 #include "controller/instrumented_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
@@ -38,6 +39,8 @@ constexpr const char* kUsage =
     "  --max-body-bytes N          largest request body (default 1048576)\n"
     "  --history-limit N           versions kept per job (default 20)\n"
     "  --http-threads N            HTTP worker threads (default 8)\n"
+    "  --workers N                 reconcile workers (default 2)\n"
+    "  --resync DUR                every job is reconciled at least this often (default 30s)\n"
     "  --log-format text|json      (default text)\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
     "  -h, --help                  this help\n";
@@ -54,6 +57,8 @@ struct Flags {
   int64_t max_body_bytes = 1 << 20;
   int64_t history_limit = 20;
   int64_t http_threads = 8;
+  int64_t workers = 2;
+  Duration resync = Duration::Seconds(30);
   std::string log_format = "text";
   std::string log_level = "info";
   std::string manifests;
@@ -99,6 +104,14 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       *it->second = *v;
+    } else if (name == "--resync") {
+      Result<std::string> v = take();
+      if (!v.ok()) return v.status();
+      Result<Duration> d = ParseDuration(*v);
+      if (!d.ok() || d->nanoseconds() <= 0) {
+        return InvalidError(name + ": expected a positive duration such as 30s, got \"" + *v + "\"");
+      }
+      f.resync = *d;
     } else if (name == "--heartbeat-interval" || name == "--node-lost-after") {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
@@ -108,7 +121,7 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       }
       (name == "--heartbeat-interval" ? f.heartbeat_interval : f.node_lost_after) = *d;
     } else if (name == "--max-body-bytes" || name == "--history-limit" ||
-               name == "--http-threads") {
+               name == "--http-threads" || name == "--workers") {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       Result<int64_t> n = ParsePositive(name, *v);
@@ -116,6 +129,7 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       if (name == "--max-body-bytes") f.max_body_bytes = *n;
       if (name == "--history-limit") f.history_limit = *n;
       if (name == "--http-threads") f.http_threads = std::min<int64_t>(*n, 256);
+      if (name == "--workers") f.workers = std::min<int64_t>(*n, 64);
     } else {
       return InvalidError("unknown flag \"" + args[i] + "\"");
     }
@@ -227,6 +241,16 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
                   {static_cast<int>(std::min<int64_t>(flags.history_limit, 100000)), 1000});
   ApiServer api(jobs, nodes, metrics, tokens.get(),
                 {DROVER_VERSION, std::chrono::milliseconds(60'000)});
+  JobControllerOptions loop;
+  loop.workers = static_cast<int>(flags.workers);
+  loop.resync = ToMillis(flags.resync);
+  JobController controller(store, RealClock(), nodes, &metrics, loop);
+  Status started = controller.Start();
+  if (!started.ok()) {
+    err << "drover controller: starting the control loop: " << started.message() << "\n";
+    return 1;
+  }
+  api.SetController(&controller);
 
   HttpServerOptions http;
   http.host = address->first;
@@ -258,6 +282,7 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
       std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   api.SetReady(false);
   (*server)->Stop();
+  controller.Stop();
   return 0;
 }
 

@@ -289,6 +289,7 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
       txn.success.push_back(store::Operation::Delete(keys::Event(job.id, e)));
     }
     RolloutRecord rollout = NewRollout(spec, job.stable_version, job.version, now);
+    rollout.rollout_id = job.event_sequence;  // unique per job: sequences only grow
     txn.success.push_back(
         store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
     txn.success.insert(
@@ -486,6 +487,18 @@ ApiAnswer JobService::Executions(const std::string& ref, const std::string& ns,
   return {200, {{"items", items}, {"next_token", nullptr}}};
 }
 
+ApiAnswer JobService::Results(const StoredJob& stored) {
+  Result<store::RangeResult> list = store_.List(keys::ResultsOf(stored.job.id));
+  if (!list.ok()) return ErrorFrom(list.status());
+  Json items = Json::array();
+  for (const store::KeyValue& kv : list->items) {
+    Result<Json> json = ParseValue(kv);
+    if (!json.ok()) return ErrorFrom(json.status());
+    items.push_back(*json);
+  }
+  return {200, {{"items", items}, {"job_id", stored.job.id}, {"next_token", nullptr}}};
+}
+
 ApiAnswer JobService::Events(const std::string& ref, const std::string& ns) {
   return ListOfJob(ref, ns, &keys::EventsOf);
 }
@@ -507,6 +520,7 @@ ApiAnswer JobService::Stop(const std::string& ref, const std::string& ns, bool p
       txn.success.push_back(store::Operation::DeletePrefix(keys::VersionsOf(job.id)));
       txn.success.push_back(store::Operation::DeletePrefix(keys::EventsOf(job.id)));
       txn.success.push_back(store::Operation::DeletePrefix(keys::ExecutionsOf(job.id)));
+      txn.success.push_back(store::Operation::DeletePrefix(keys::ResultsOf(job.id)));
     } else {
       if (job.stopped()) return {200, {{"job", JobJson(stored)}}};
       job.state = std::string(kJobStopped);

@@ -59,6 +59,8 @@ class JobService {
   ApiAnswer Executions(const std::string& ref, const std::string& ns, const std::string& version,
                        const std::string& state);
   ApiAnswer Events(const std::string& ref, const std::string& ns);
+  // GET /jobs/{job}/results: `{items: [{execution_id, node_id, version, state, results}]}`.
+  ApiAnswer Results(const StoredJob& job);
   ApiAnswer Stop(const std::string& ref, const std::string& ns, bool purge);
   ApiAnswer Control(const std::string& ref, const std::string& ns, const std::string& control,
                     const Json& body);

@@ -16,6 +16,7 @@ inline const std::string kEvents = "/drover/events/";
 inline const std::string kRollouts = "/drover/rollouts/";
 inline const std::string kNodes = "/drover/nodes/";
 inline const std::string kExecutions = "/drover/executions/";
+inline const std::string kResults = "/drover/results/";
 
 inline std::string Padded(long long n, int width) {
   char buffer[32];
@@ -40,6 +41,15 @@ inline std::string Rollout(std::string_view id) { return kRollouts + std::string
 inline std::string Node(std::string_view id) { return kNodes + std::string(id); }
 inline std::string ExecutionsOf(std::string_view job_id) {
   return kExecutions + std::string(job_id) + "/";
+}
+inline std::string Execution(std::string_view job_id, std::string_view execution_id) {
+  return ExecutionsOf(job_id) + std::string(execution_id);
+}
+inline std::string ResultsOf(std::string_view job_id) {
+  return kResults + std::string(job_id) + "/";
+}
+inline std::string Result(std::string_view job_id, std::string_view execution_id) {
+  return ResultsOf(job_id) + std::string(execution_id);
 }
 
 }  // namespace drover::controller::keys

@@ -85,6 +85,14 @@ Status NodeRegistry::PersistLocked(const NodeRecord& record) {
 }
 
 Result<NodeSnapshot> NodeRegistry::Register(NodeRecord record, const std::string& token_id) {
+  std::vector<NodeChange> changes;
+  Result<NodeSnapshot> result = RegisterLocked(std::move(record), token_id, &changes);
+  Notify(changes);
+  return result;
+}
+
+Result<NodeSnapshot> NodeRegistry::RegisterLocked(NodeRecord record, const std::string& token_id,
+                                                  std::vector<NodeChange>* changes) {
   std::lock_guard<std::mutex> lock(mu_);
   Entry& e = nodes_[record.id];
   bool is_new = e.record.id.empty();
@@ -109,18 +117,33 @@ Result<NodeSnapshot> NodeRegistry::Register(NodeRecord record, const std::string
       return persisted;
     }
     bool relabelled = !is_new && next.labels != e.record.labels;
+    changes->push_back({next.id, e.record.labels, next.labels});
     e.record = std::move(next);
     if (relabelled) ++e.assignments_index;  // a relabel re-evaluates the node's jobs
   }
   e.seen = true;
   e.last_seen = clock_.Now();
   e.last_heartbeat = clock_.WallTime();
+  if (e.last_state != "connected") {
+    e.last_state = "connected";
+    if (changes->empty()) changes->push_back({e.record.id, e.record.labels, e.record.labels});
+  }
   return SnapshotLocked(e);
 }
 
 Result<NodeSnapshot> NodeRegistry::Heartbeat(const std::string& node_id,
                                              const std::string& token_id,
                                              std::vector<Json> observed) {
+  std::vector<NodeChange> changes;
+  Result<NodeSnapshot> result = HeartbeatLocked(node_id, token_id, std::move(observed), &changes);
+  Notify(changes);
+  return result;
+}
+
+Result<NodeSnapshot> NodeRegistry::HeartbeatLocked(const std::string& node_id,
+                                                   const std::string& token_id,
+                                                   std::vector<Json> observed,
+                                                   std::vector<NodeChange>* changes) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) {
@@ -135,6 +158,10 @@ Result<NodeSnapshot> NodeRegistry::Heartbeat(const std::string& node_id,
   e.last_seen = clock_.Now();
   e.last_heartbeat = clock_.WallTime();
   e.observed = std::move(observed);
+  if (e.last_state != "connected") {
+    e.last_state = "connected";
+    changes->push_back({e.record.id, e.record.labels, e.record.labels});
+  }
   return SnapshotLocked(e);
 }
 
@@ -163,23 +190,30 @@ std::map<std::string, int64_t> NodeRegistry::CountByState() const {
 
 Result<NodeSnapshot> NodeRegistry::SetSchedulable(const std::string& node_id, bool schedulable,
                                                   bool draining) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(node_id);
-  if (it == nodes_.end()) return NotFoundError("node " + node_id + " not found");
-  NodeRecord next = it->second.record;
-  next.schedulable = schedulable;
-  next.draining = draining;
-  if (!(next == it->second.record)) {
-    Status s = PersistLocked(next);
-    if (!s.ok()) return s;
-    it->second.record = std::move(next);
-    ++it->second.assignments_index;
-  }
-  return SnapshotLocked(it->second);
+  std::vector<NodeChange> changes;
+  Result<NodeSnapshot> result = [&]() -> Result<NodeSnapshot> {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return NotFoundError("node " + node_id + " not found");
+    NodeRecord next = it->second.record;
+    next.schedulable = schedulable;
+    next.draining = draining;
+    if (!(next == it->second.record)) {
+      Status s = PersistLocked(next);
+      if (!s.ok()) return s;
+      it->second.record = std::move(next);
+      ++it->second.assignments_index;
+      changes.push_back({node_id, it->second.record.labels, it->second.record.labels});
+    }
+    return SnapshotLocked(it->second);
+  }();
+  Notify(changes);
+  return result;
 }
 
 Status NodeRegistry::Remove(const std::string& node_id) {
   std::vector<std::shared_ptr<Waiter>> woken;
+  std::vector<NodeChange> changes;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!nodes_.count(node_id)) return NotFoundError("node " + node_id + " not found");
@@ -187,13 +221,57 @@ Status NodeRegistry::Remove(const std::string& node_id) {
     txn.success.push_back(store::Operation::Delete(keys::Node(node_id)));
     Result<store::TransactionResult> r = store_.Commit(txn);
     if (!r.ok()) return r.status();
+    changes.push_back({node_id, nodes_[node_id].record.labels, {}});
     nodes_.erase(node_id);
     auto [begin, end] = waiters_.equal_range(node_id);
     for (auto it = begin; it != end; ++it) woken.push_back(it->second);
     waiters_.erase(begin, end);
   }
   for (auto& w : woken) w->respond(std::nullopt);
+  Notify(changes);
   return Status::Ok();
+}
+
+void NodeRegistry::ForEachNode(
+    const std::function<void(const NodeRecord&, std::string_view state)>& visit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const SteadyTime now = clock_.Now();
+  for (const auto& [id, e] : nodes_) visit(e.record, StateLocked(e, now));
+}
+
+std::string NodeRegistry::StateOf(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) return "";
+  return std::string(StateLocked(it->second, clock_.Now()));
+}
+
+void NodeRegistry::SetListener(NodeListener listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  listener_ = std::move(listener);
+}
+
+void NodeRegistry::Notify(const std::vector<NodeChange>& changes) {
+  if (changes.empty()) return;
+  NodeListener listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener = listener_;
+  }
+  if (!listener) return;
+  for (const NodeChange& c : changes) listener(c);
+}
+
+std::vector<NodeChange> NodeRegistry::ScanStatesLocked(SteadyTime now) {
+  std::vector<NodeChange> changes;
+  for (auto& [id, e] : nodes_) {
+    std::string_view state = StateLocked(e, now);
+    if (state != e.last_state) {
+      e.last_state = state;
+      changes.push_back({id, e.record.labels, e.record.labels});
+    }
+  }
+  return changes;
 }
 
 void NodeRegistry::WaitForAssignments(const std::string& node_id, uint64_t index,
@@ -256,9 +334,15 @@ void NodeRegistry::ReapLoop() {
         ++it;
       }
     }
-    if (!due.empty()) {
+    std::vector<NodeChange> transitions;
+    if (now - last_scan_ >= std::chrono::milliseconds(250)) {
+      last_scan_ = now;
+      transitions = ScanStatesLocked(now);
+    }
+    if (!due.empty() || !transitions.empty()) {
       lock.unlock();
       for (auto& [w, s] : due) w->respond(std::move(s));
+      Notify(transitions);
       lock.lock();
       continue;
     }

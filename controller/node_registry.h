@@ -32,6 +32,15 @@ struct NodeSnapshot {
 
 Json NodeSnapshotToJson(const NodeSnapshot& node);
 
+// A change to a node that may change which jobs it should run: registered, relabelled,
+// cordoned/uncordoned/drained, deleted, or a connection state transition.
+struct NodeChange {
+  std::string node_id;
+  Labels old_labels;  // before the change (empty for a new node)
+  Labels labels;      // after it (empty for a deleted node)
+};
+using NodeListener = std::function<void(const NodeChange&)>;
+
 struct NodeRegistryOptions {
   std::chrono::milliseconds heartbeat_interval{5000};
   std::chrono::milliseconds lost_after{10 * 60 * 1000};
@@ -75,6 +84,16 @@ class NodeRegistry {
   // node's desired executions change).
   void NotifyAssignmentsChanged(const std::string& node_id);
 
+  // Calls `visit(record, state)` for every node, under the registry's lock: keep it short and do
+  // not call back into the registry.
+  void ForEachNode(const std::function<void(const NodeRecord&, std::string_view state)>& visit) const;
+
+  // The connection state of one node ("" when unknown).
+  std::string StateOf(const std::string& node_id) const;
+
+  // Called (outside the registry's lock) after every NodeChange; set once before serving.
+  void SetListener(NodeListener listener);
+
   size_t waiting() const;
   std::chrono::milliseconds heartbeat_interval() const { return options_.heartbeat_interval; }
 
@@ -86,6 +105,7 @@ class NodeRegistry {
     std::string last_heartbeat;
     std::vector<Json> observed;
     uint64_t assignments_index = 0;
+    std::string_view last_state = "disconnected";  // for transition notices
   };
   struct Waiter {
     std::string node_id;
@@ -94,10 +114,18 @@ class NodeRegistry {
     std::function<void(std::optional<NodeSnapshot>)> respond;
   };
 
+  Result<NodeSnapshot> RegisterLocked(NodeRecord record, const std::string& token_id,
+                                      std::vector<NodeChange>* changes);
+  Result<NodeSnapshot> HeartbeatLocked(const std::string& node_id, const std::string& token_id,
+                                       std::vector<Json> observed,
+                                       std::vector<NodeChange>* changes);
   NodeSnapshot SnapshotLocked(const Entry& entry) const;
   std::string_view StateLocked(const Entry& entry, SteadyTime now) const;
   Status PersistLocked(const NodeRecord& record);
   void ReapLoop();
+  // Nodes whose connection state changed since the last scan (updates last_state).
+  std::vector<NodeChange> ScanStatesLocked(SteadyTime now);
+  void Notify(const std::vector<NodeChange>& changes);
 
   store::Store& store_;
   const Clock& clock_;
@@ -107,6 +135,8 @@ class NodeRegistry {
   std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;  // by node id
   std::condition_variable reaper_wake_;
   bool stopping_ = false;
+  NodeListener listener_;
+  SteadyTime last_scan_{};
   std::thread reaper_;
 };
 

@@ -83,6 +83,7 @@ Result<RolloutRecord> ApplyRolloutControl(const RolloutRecord& rollout, RolloutC
       if (phase == kPhaseHalted) {
         next.phase = std::string(kPhaseProgressing);
         next.failed_nodes = 0;
+        ++next.attempt;
         next.message = "resumed after a halt: failed nodes get the target version again";
         return next;
       }
@@ -92,6 +93,7 @@ Result<RolloutRecord> ApplyRolloutControl(const RolloutRecord& rollout, RolloutC
         return conflict("promote needs a canary rollout awaiting promotion");
       }
       next.phase = std::string(kPhaseProgressing);
+      next.promoted = true;
       next.message = "canary promoted by an operator";
       return next;
     case RolloutControl::kRollback: {
@@ -114,6 +116,7 @@ Result<RolloutRecord> ApplyRolloutControl(const RolloutRecord& rollout, RolloutC
                             std::to_string(rollout.to_version));
       }
       next.phase = std::string(kPhaseRollingBack);
+      next.rollback_reason = "operator";
       next.from_version = rollout.to_version;
       next.to_version = *target;
       next.message = "rolling back to version " + std::to_string(*target) + " (operator)";

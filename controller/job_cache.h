@@ -1,0 +1,138 @@
+// JobCache: the controller's informer — an in-memory copy of the jobs, rollouts and executions in
+// the store, kept current by one store watch (re-listing when the watch ends, e.g. after a
+// compaction), with the indexes the loop needs: executions by job and by node, job ids to keys.
+// Job specs of every version are loaded on demand and kept (versions never change), with their
+// assignment JSON pre-encoded for agents. Handlers registered before Start() run on the watch's
+// thread after each change is applied. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <thread>
+#include <tuple>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "api/records.h"
+#include "api/selector.h"
+#include "store/store.h"
+
+namespace drover::controller {
+
+template <typename T>
+struct Versioned {
+  T value;
+  int64_t mod_revision = 0;
+};
+
+// One job as the loop sees it.
+struct JobSnapshot {
+  Versioned<JobRecord> job;
+  std::optional<Versioned<RolloutRecord>> rollout;
+  std::vector<Versioned<ExecutionRecord>> executions;
+};
+
+struct CacheHandlers {
+  // A job or its rollout was created, changed or deleted (job id).
+  std::function<void(const std::string& job_id)> job_changed;
+  // An execution was created, changed or deleted; `prev` is null on create, `next` on delete.
+  std::function<void(const ExecutionRecord* prev, const ExecutionRecord* next)> execution_changed;
+};
+
+class JobCache {
+ public:
+  JobCache(store::Store& store, CacheHandlers handlers);
+  ~JobCache();
+  JobCache(const JobCache&) = delete;
+  JobCache& operator=(const JobCache&) = delete;
+
+  // Lists everything and starts watching. Handlers are called for every listed object.
+  Status Start();
+  void Stop();
+
+  // The revision the cache has caught up with.
+  int64_t Revision() const;
+  // Waits until the cache has seen `revision` (or `timeout` passed); true when it has.
+  bool WaitForRevision(int64_t revision, std::chrono::milliseconds timeout) const;
+
+  std::optional<JobSnapshot> Snapshot(const std::string& job_id) const;
+  std::vector<std::string> JobIds() const;
+  // Job ids with their priority and compiled selector, for node-change fan-out.
+  struct JobIndexEntry {
+    std::string id;
+    int priority = 0;
+    std::shared_ptr<const NodeSelector> selector;
+  };
+  std::vector<JobIndexEntry> JobIndex() const;
+  std::optional<int> PriorityOf(const std::string& job_id) const;
+
+  std::optional<Versioned<ExecutionRecord>> Execution(const std::string& execution_id) const;
+  // Every execution on a node (any job), current values.
+  std::vector<ExecutionRecord> ExecutionsOnNode(const std::string& node_id) const;
+  // Job ids with an execution on the node.
+  std::vector<std::string> JobsOnNode(const std::string& node_id) const;
+
+  // The spec of one version of a job (read from the store once, then kept).
+  Result<std::shared_ptr<const JobSpec>> Spec(const std::string& job_id, int version);
+  // The assignment fields of one version (type, config, restart_policy, timeouts,
+  // health_check), encoded once.
+  Result<std::shared_ptr<const Json>> AssignmentTemplate(const std::string& job_id, int version);
+
+  // Counts for the gauges: executions by state, rollouts by phase, jobs by (ns, type, state).
+  struct Counts {
+    std::map<std::string, int64_t> executions;
+    std::map<std::string, int64_t> rollouts;
+    std::map<std::tuple<std::string, std::string, std::string>, int64_t> jobs;
+  };
+  Counts Count() const;
+
+ private:
+  struct JobEntry {
+    Versioned<JobRecord> job;
+    std::optional<Versioned<RolloutRecord>> rollout;
+    std::unordered_map<std::string, Versioned<ExecutionRecord>> executions;
+    std::shared_ptr<const NodeSelector> selector;
+  };
+
+  Status ListAndWatch();
+  void Apply(const store::Event& event, std::vector<std::function<void()>>* after);
+  void ApplyPut(const store::KeyValue& kv, std::vector<std::function<void()>>* after);
+  void ApplyDelete(const std::string& key, int64_t revision,
+                   std::vector<std::function<void()>>* after);
+  void OnWatch(const std::vector<store::Event>& events, const Status& status);
+  void RelistLoop();
+
+  store::Store& store_;
+  CacheHandlers handlers_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, JobEntry> jobs_;                      // by job id
+  std::unordered_map<std::string, std::string> job_key_to_id_;          // store key -> job id
+  std::unordered_map<std::string, std::string> execution_job_;          // execution id -> job id
+  std::unordered_map<std::string, std::unordered_set<std::string>> by_node_;  // node -> exec ids
+  // rollouts and executions may arrive before their job (watch order is by key within a
+  // revision); they wait here until it does.
+  std::unordered_map<std::string, Versioned<RolloutRecord>> orphan_rollouts_;
+  std::unordered_map<std::string, std::unordered_map<std::string, Versioned<ExecutionRecord>>>
+      orphan_executions_;
+
+  std::mutex spec_mu_;
+  std::map<std::pair<std::string, int>, std::shared_ptr<const JobSpec>> specs_;
+  std::map<std::pair<std::string, int>, std::shared_ptr<const Json>> templates_;
+
+  mutable std::mutex revision_mu_;
+  mutable std::condition_variable revision_cv_;
+  int64_t revision_ = 0;
+  bool needs_relist_ = false;
+  bool stopping_ = false;
+  std::unique_ptr<store::WatchHandle> watch_;
+  std::thread relister_;
+};
+
+}  // namespace drover::controller

@@ -1,0 +1,516 @@
+#include "controller/job_controller.h"
+
+#include <random>
+#include <set>
+#include <unordered_set>
+
+#include "api/selector.h"
+#include "controller/job_service.h"
+#include "controller/keys.h"
+#include "reconcilers/executions.h"
+
+namespace drover::controller {
+namespace {
+
+constexpr size_t kStatusBatch = 256;
+
+bool IsKnownState(const std::string& s) {
+  return s == "pending" || s == "starting" || s == "running" || s == "completed" ||
+         s == "failed" || s == "stopped";
+}
+
+bool IsKnownHealth(const std::string& s) {
+  return s == "unknown" || s == "healthy" || s == "unhealthy";
+}
+
+Connection ConnectionOf(std::string_view state) {
+  if (state == "connected") return Connection::kConnected;
+  if (state == "lost") return Connection::kLost;
+  return Connection::kDisconnected;
+}
+
+}  // namespace
+
+std::string NewExecutionId() {
+  std::string job = NewJobId();  // "j-" + uuid v4
+  return "e-" + job.substr(2);
+}
+
+JobController::JobController(store::Store& store, const Clock& clock, NodeRegistry& nodes,
+                             ControllerMetrics* metrics, JobControllerOptions options)
+    : store_(store),
+      clock_(clock),
+      nodes_(nodes),
+      metrics_(metrics),
+      options_(options),
+      queue_(clock, [&] {
+        WorkQueueOptions q;
+        q.timer_thread = options.queue_timer_thread;
+        // Reconciles are cheap and idempotent; the bucket only guards against hot loops.
+        q.bucket_qps = 200;
+        q.bucket_burst = 1000;
+        return q;
+      }()),
+      cache_(store, CacheHandlers{[this](const std::string& id) { Enqueue(id); },
+                                  [this](const ExecutionRecord* prev, const ExecutionRecord* next) {
+                                    OnExecutionChanged(prev, next);
+                                  }}) {}
+
+JobController::~JobController() { Stop(); }
+
+Status JobController::Start() {
+  Status s = cache_.Start();
+  if (!s.ok()) return s;
+  nodes_.SetListener([this](const NodeChange& c) { OnNodeChanged(c); });
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  started_ = true;
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  if (options_.workers > 0) {
+    resync_ = std::thread([this] { ResyncLoop(); });
+    status_writer_ = std::thread([this] { StatusLoop(); });
+  }
+  return Status::Ok();
+}
+
+void JobController::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  nodes_.SetListener(nullptr);
+  stop_cv_.notify_all();
+  status_cv_.notify_all();
+  queue_.ShutDownWithDrain();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  if (resync_.joinable()) resync_.join();
+  if (status_writer_.joinable()) status_writer_.join();
+  FlushStatus();
+  cache_.Stop();
+}
+
+void JobController::Enqueue(const std::string& job_id) {
+  std::optional<int> priority = cache_.PriorityOf(job_id);
+  queue_.Add(job_id, priority.value_or(0));
+  if (metrics_) metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
+}
+
+void JobController::OnExecutionChanged(const ExecutionRecord* prev, const ExecutionRecord* next) {
+  const ExecutionRecord& any = next ? *next : *prev;
+  {
+    std::lock_guard<std::mutex> lock(timing_mu_);
+    if (next == nullptr) {
+      timing_.erase(any.id);
+    } else if (!timing_.count(any.id)) {
+      ExecutionTiming t;
+      t.first_seen = clock_.Now();
+      if (next->state == "starting" || next->state == "running") {
+        t.started = t.first_seen;
+        t.restarts_at_start = next->restarts;
+      }
+      timing_[any.id] = t;
+    }
+  }
+  // The node's assignment list changes when an execution appears, goes, is asked to stop, or
+  // becomes terminal; pure status changes leave it alone.
+  bool assignment_changed = prev == nullptr || next == nullptr ||
+                            prev->desired_state != next->desired_state ||
+                            IsTerminalExecutionState(prev->state) !=
+                                IsTerminalExecutionState(next->state);
+  if (assignment_changed) nodes_.NotifyAssignmentsChanged(any.node_id);
+  Enqueue(any.job_id);
+}
+
+void JobController::OnNodeChanged(const NodeChange& change) {
+  std::set<std::string> jobs;
+  for (const JobCache::JobIndexEntry& j : cache_.JobIndex()) {
+    if (!j.selector) continue;
+    if (j.selector->Matches(change.node_id, change.old_labels) ||
+        j.selector->Matches(change.node_id, change.labels)) {
+      jobs.insert(j.id);
+    }
+  }
+  for (const std::string& id : cache_.JobsOnNode(change.node_id)) jobs.insert(id);
+  for (const std::string& id : jobs) Enqueue(id);
+}
+
+Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec) {
+  Observed observed;
+  std::unordered_set<std::string> with_executions;
+  observed.executions.reserve(snapshot.executions.size());
+  for (const auto& e : snapshot.executions) {
+    with_executions.insert(e.value.node_id);
+    observed.executions.push_back(e.value);
+  }
+  Result<NodeSelector> selector = NodeSelector::Create(spec.selector);
+  nodes_.ForEachNode([&](const NodeRecord& record, std::string_view state) {
+    bool matches = selector.ok() && selector->Matches(record.id, record.labels);
+    if (!matches && !with_executions.count(record.id)) return;
+    NodeFacts f;
+    f.id = record.id;
+    f.matches = matches;
+    f.connection = ConnectionOf(state);
+    f.schedulable = record.schedulable && !record.draining;
+    f.draining = record.draining;
+    observed.nodes.push_back(std::move(f));
+  });
+  const MonoTime now = clock_.Now();
+  std::lock_guard<std::mutex> lock(timing_mu_);
+  for (const ExecutionRecord& e : observed.executions) {
+    auto [it, inserted] = timing_.try_emplace(e.id);
+    if (inserted) {
+      it->second.first_seen = now;
+      if (e.state == "starting" || e.state == "running") {
+        it->second.started = now;
+        it->second.restarts_at_start = e.restarts;
+      }
+    }
+    observed.timing.emplace(e.id, it->second);
+  }
+  if (snapshot.rollout) {
+    const RolloutRecord& r = snapshot.rollout->value;
+    PhaseSeen& seen = phase_seen_[snapshot.job.value.id];
+    if (seen.rollout_id != r.rollout_id || seen.phase != r.phase ||
+        seen.to_version != r.to_version || seen.since == MonoTime{}) {
+      seen = {r.rollout_id, r.phase, r.to_version, now};
+    }
+    observed.phase_since = seen.since;
+  }
+  return observed;
+}
+
+Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
+  ReconcileOutcome outcome;
+  std::optional<JobSnapshot> snapshot = cache_.Snapshot(job_id);
+  if (!snapshot) {
+    std::lock_guard<std::mutex> lock(timing_mu_);
+    phase_seen_.erase(job_id);
+    return outcome;  // deleted: nothing to do (a purge deleted its executions too)
+  }
+  if (!snapshot->rollout) return outcome;
+  const JobRecord& job = snapshot->job.value;
+  Observed observed = Observe(*snapshot, job.spec);
+  outcome.plan =
+      Decide(job, snapshot->rollout->value, observed, clock_.Now(), clock_.WallTime());
+  Plan& plan = outcome.plan;
+  outcome.requeue_after = plan.requeue_after;
+  if (plan.empty()) return outcome;
+
+  store::Transaction txn;
+  const std::string job_key = keys::Job(job.spec.namespace_, job.spec.name);
+  txn.compares.push_back(
+      {job_key, store::Compare::Target::kModRevision, snapshot->job.mod_revision});
+  txn.compares.push_back({keys::Rollout(job.id), store::Compare::Target::kModRevision,
+                          snapshot->rollout->mod_revision});
+  std::unordered_map<std::string, int64_t> revisions;
+  for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
+
+  JobRecord next_job = plan.job ? *plan.job : job;
+  next_job.event_sequence = job.event_sequence;
+  for (EventRecord& e : plan.events) {
+    e.sequence = ++next_job.event_sequence;
+    txn.success.push_back(
+        store::Operation::Put(keys::Event(job.id, e.sequence), EventToJson(e).dump()));
+  }
+  if (!plan.events.empty()) {
+    int64_t expired = next_job.event_sequence - options_.events_per_job;
+    for (int64_t s = std::max<int64_t>(1, expired - static_cast<int64_t>(plan.events.size()) + 1);
+         s <= expired; ++s) {
+      txn.success.push_back(store::Operation::Delete(keys::Event(job.id, s)));
+    }
+  }
+  if (plan.job || !plan.events.empty()) {
+    if (plan.job == std::nullopt) next_job.updated_at = clock_.WallTime();
+    txn.success.push_back(store::Operation::Put(job_key, JobRecordToJson(next_job).dump()));
+  }
+  // The rollout record is written by every transaction, changed or not: its mod_revision is the
+  // job's reconcile fence, so two reconciles of one job (or a stale cache) can never both act.
+  const RolloutRecord& rollout = plan.rollout ? *plan.rollout : snapshot->rollout->value;
+  txn.success.push_back(
+      store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
+  for (ExecutionRecord& e : plan.create) {
+    e.id = NewExecutionId();
+    txn.success.push_back(
+        store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
+  }
+  for (const ExecutionRecord& e : plan.update) {
+    txn.compares.push_back({keys::Execution(job.id, e.id), store::Compare::Target::kModRevision,
+                            revisions[e.id]});
+    txn.success.push_back(
+        store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
+  }
+  for (const std::string& id : plan.remove) {
+    txn.compares.push_back(
+        {keys::Execution(job.id, id), store::Compare::Target::kModRevision, revisions[id]});
+    txn.success.push_back(store::Operation::Delete(keys::Execution(job.id, id)));
+  }
+  Result<store::TransactionResult> committed = store_.Commit(txn);
+  if (!committed.ok()) return committed.status();
+  if (!committed->succeeded) {
+    outcome.conflict = true;
+    cache_.WaitForRevision(store_.CurrentRevision(), std::chrono::milliseconds(1000));
+    return outcome;
+  }
+  outcome.wrote = true;
+  if (metrics_) {
+    for (int i = 0; i < plan.waves_started; ++i) metrics_->IncRolloutWaves();
+    for (const std::string& reason : plan.rollbacks) metrics_->IncRollbacks(reason);
+  }
+  // Let the cache see our own write before the next reconcile of this job reads it.
+  cache_.WaitForRevision(committed->revision, std::chrono::milliseconds(2000));
+  return outcome;
+}
+
+void JobController::WorkerLoop() {
+  while (true) {
+    std::optional<WorkQueue::Item> item = queue_.Get();
+    if (!item) return;
+    if (metrics_) {
+      metrics_->ObserveWorkqueueQueueDuration(item->queued_seconds);
+      metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
+    }
+    const SteadyTime start = clock_.Now();
+    Result<ReconcileOutcome> r = Reconcile(item->key);
+    const double seconds = std::chrono::duration<double>(clock_.Now() - start).count();
+    std::string_view result = "success";
+    if (!r.ok() || r->conflict) {
+      result = r.ok() ? "requeue" : "error";
+      queue_.AddRateLimited(item->key, item->priority);
+      if (metrics_) metrics_->IncWorkqueueRetries();
+    } else {
+      queue_.Forget(item->key);
+      if (r->requeue_after) {
+        result = "requeue_after";
+        queue_.AddAfter(item->key, *r->requeue_after + std::chrono::milliseconds(1),
+                        item->priority);
+      } else if (r->wrote) {
+        // a write usually unlocks the next step (a wave, a verdict): look again soon
+        queue_.AddAfter(item->key, std::chrono::milliseconds(50), item->priority);
+      }
+    }
+    if (metrics_) metrics_->ObserveReconcile("job", result, seconds);
+    queue_.Done(item->key);
+  }
+}
+
+void JobController::ResyncLoop() {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, options_.resync);
+    if (stopping_) return;
+    lock.unlock();
+    for (const std::string& id : cache_.JobIds()) Enqueue(id);
+    lock.lock();
+  }
+}
+
+void JobController::ObserveHeartbeat(const std::string& node_id,
+                                     const std::vector<Json>& executions) {
+  const MonoTime now = clock_.Now();
+  std::unordered_set<std::string> reported;
+  std::vector<std::pair<std::string, ObservedState>> changes;
+  for (const Json& item : executions) {
+    if (!item.is_object()) continue;
+    auto id_it = item.find("execution_id");
+    if (id_it == item.end() || !id_it->is_string()) continue;
+    const std::string id = id_it->get<std::string>();
+    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id);
+    if (!cached || cached->value.node_id != node_id) continue;  // not ours: never assigned here
+    reported.insert(id);
+    ObservedState o;
+    o.state = item.value("state", std::string());
+    if (!IsKnownState(o.state)) continue;
+    o.health = item.contains("health") && item["health"].is_string()
+                   ? item["health"].get<std::string>()
+                   : "unknown";
+    if (!IsKnownHealth(o.health)) o.health = "unknown";
+    if (item.contains("exit_code") && item["exit_code"].is_number_integer()) {
+      o.exit_code = item["exit_code"].get<int>();
+    }
+    if (item.contains("restarts") && item["restarts"].is_number_integer()) {
+      o.restarts = std::max(0, item["restarts"].get<int>());
+    }
+    if (item.contains("message") && item["message"].is_string()) {
+      o.message = item["message"].get<std::string>().substr(0, 1024);
+    }
+    if (item.contains("results") && item["results"].is_array()) o.results = item["results"];
+    {
+      std::lock_guard<std::mutex> lock(timing_mu_);
+      ExecutionTiming& t = timing_[id];
+      if (t.first_seen == MonoTime{}) t.first_seen = now;
+      if ((o.state == "starting" || o.state == "running") &&
+          (!t.started || o.restarts != t.restarts_at_start)) {
+        t.started = now;
+        t.restarts_at_start = o.restarts;
+      }
+    }
+    ExecutionRecord merged = cached->value;
+    if (Merge(o, &merged) || (o.results && o.state == "completed")) {
+      changes.emplace_back(id, std::move(o));
+    }
+  }
+  // Level-triggered: an execution the agent no longer reports is not running on the node.
+  for (const ExecutionRecord& e : cache_.ExecutionsOnNode(node_id)) {
+    if (reported.count(e.id) || IsTerminalExecutionState(e.state)) continue;
+    ObservedState o;
+    o.restarts = e.restarts;
+    o.exit_code = e.exit_code;
+    o.health = e.health;
+    if (e.desired_state == "stopped") {
+      o.state = "stopped";
+      o.message = e.message.empty() ? "stopped" : e.message;
+    } else if (e.state == "pending") {
+      continue;  // not picked up yet
+    } else {
+      o.state = "failed";
+      o.message = "the agent no longer reports this execution";
+    }
+    changes.emplace_back(e.id, std::move(o));
+  }
+  if (changes.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    for (auto& [id, o] : changes) pending_status_[id] = std::move(o);
+  }
+  status_cv_.notify_all();
+}
+
+bool JobController::Merge(const ObservedState& o, ExecutionRecord* r) const {
+  if (IsTerminalExecutionState(r->state)) return false;  // terminal is final: ids are per run
+  ExecutionRecord before = *r;
+  r->state = o.state;
+  r->health = o.health;
+  r->exit_code = o.exit_code;
+  r->restarts = o.restarts;
+  if (!o.message.empty() || o.state != before.state) r->message = o.message;
+  if (r->health == "healthy" && r->stable_at.empty()) r->stable_at = clock_.WallTime();
+  if (*r == before) return false;
+  r->updated_at = clock_.WallTime();
+  return true;
+}
+
+void JobController::FlushStatus() {
+  std::unordered_map<std::string, ObservedState> pending;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    pending.swap(pending_status_);
+  }
+  if (pending.empty()) return;
+  struct Write {
+    std::string id;
+    ObservedState observed;
+    store::Compare compare;
+    std::vector<store::Operation> ops;
+  };
+  auto build = [&](const std::string& id, const ObservedState& o) -> std::optional<Write> {
+    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id);
+    if (!cached) return std::nullopt;
+    ExecutionRecord merged = cached->value;
+    bool changed = Merge(o, &merged);
+    Write w{id, o, {}, {}};
+    const std::string key = keys::Execution(merged.job_id, id);
+    w.compare = {key, store::Compare::Target::kModRevision, cached->mod_revision};
+    if (changed) w.ops.push_back(store::Operation::Put(key, ExecutionToJson(merged).dump()));
+    if (o.results && (o.state == "completed" || o.state == "failed")) {
+      Json result = {{"execution_id", id},
+                     {"node_id", merged.node_id},
+                     {"version", merged.version},
+                     {"state", o.state},
+                     {"results", *o.results}};
+      w.ops.push_back(
+          store::Operation::Put(keys::Result(merged.job_id, id), result.dump()));
+    }
+    if (w.ops.empty()) return std::nullopt;
+    return w;
+  };
+  std::vector<Write> writes;
+  for (auto& [id, o] : pending) {
+    if (std::optional<Write> w = build(id, o)) writes.push_back(std::move(*w));
+  }
+  auto commit = [&](size_t begin, size_t end) -> bool {
+    store::Transaction txn;
+    for (size_t i = begin; i < end; ++i) {
+      txn.compares.push_back(writes[i].compare);
+      for (const store::Operation& op : writes[i].ops) txn.success.push_back(op);
+    }
+    Result<store::TransactionResult> r = store_.Commit(txn);
+    if (r.ok() && r->succeeded) {
+      cache_.WaitForRevision(r->revision, std::chrono::milliseconds(1000));
+      return true;
+    }
+    return false;
+  };
+  std::vector<size_t> retry;
+  for (size_t begin = 0; begin < writes.size(); begin += kStatusBatch) {
+    size_t end = std::min(writes.size(), begin + kStatusBatch);
+    if (commit(begin, end)) continue;
+    for (size_t i = begin; i < end; ++i) {
+      if (!commit(i, i + 1)) retry.push_back(i);
+    }
+  }
+  if (retry.empty()) return;
+  // Conflicts with the reconciler: merge again onto the current record on the next flush,
+  // unless a newer heartbeat already replaced the observation.
+  std::lock_guard<std::mutex> lock(status_mu_);
+  for (size_t i : retry) pending_status_.try_emplace(writes[i].id, writes[i].observed);
+}
+
+void JobController::StatusLoop() {
+  std::unique_lock<std::mutex> lock(status_mu_);
+  while (true) {
+    status_cv_.wait_for(lock, options_.status_flush);
+    {
+      std::lock_guard<std::mutex> stop(stop_mu_);
+      if (stopping_) return;
+    }
+    if (pending_status_.empty()) continue;
+    lock.unlock();
+    FlushStatus();
+    lock.lock();
+  }
+}
+
+Json JobController::Assignments(const std::string& node_id) {
+  std::vector<ExecutionRecord> executions = cache_.ExecutionsOnNode(node_id);
+  std::vector<std::pair<int, Json>> items;
+  for (const ExecutionRecord& e : executions) {
+    if (IsTerminalExecutionState(e.state)) continue;
+    Result<std::shared_ptr<const Json>> t = cache_.AssignmentTemplate(e.job_id, e.version);
+    if (!t.ok()) continue;
+    Json a = **t;
+    int priority = a.value("priority", 0);
+    a.erase("priority");
+    a["execution_id"] = e.id;
+    a["job_id"] = e.job_id;
+    a["namespace"] = e.namespace_;
+    a["name"] = e.name;
+    a["version"] = e.version;
+    a["desired_state"] = e.desired_state;
+    items.emplace_back(priority, std::move(a));
+  }
+  // Higher priority first (SPEC §7: placement order on a node with limited capacity).
+  std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return a.second["execution_id"].template get<std::string>() <
+           b.second["execution_id"].template get<std::string>();
+  });
+  Json out = Json::array();
+  for (auto& [p, a] : items) out.push_back(std::move(a));
+  return out;
+}
+
+void JobController::UpdateGauges() {
+  if (!metrics_) return;
+  JobCache::Counts c = cache_.Count();
+  std::vector<ControllerMetrics::JobCount> jobs;
+  for (const auto& [k, n] : c.jobs) {
+    jobs.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), n});
+  }
+  metrics_->SetJobs(jobs);
+  metrics_->SetExecutions(c.executions);
+  metrics_->SetRollouts(c.rollouts);
+  metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
+}
+
+}  // namespace drover::controller
