@@ -111,11 +111,22 @@ class Decider {
     return false;
   }
 
+  // True when the node runs the job, or ran it until the controller stopped it to be replaced.
+  bool RunsJob(const std::string& node) const {
+    auto it = by_node_.find(node);
+    if (it == by_node_.end()) return false;
+    for (size_t i : it->second) {
+      const ExecutionRecord& e = execs_[i];
+      if (IsActive(e) || (e.desired_state == "stopped" && e.state == "stopped")) return true;
+    }
+    return false;
+  }
+
   // A node that may be given an execution now: new placements need a connected, schedulable
   // node; a cordoned node that already runs the job is still updated and rolled back.
   bool Placeable(const NodeFacts* n) const {
     if (!Eligible(n) || !Connected(n)) return false;
-    return n->schedulable || HasActive(n->id);
+    return n->schedulable || RunsJob(n->id);
   }
 
   const ExecutionTiming* TimingOf(const ExecutionRecord& e) const {
@@ -246,12 +257,13 @@ class Decider {
 
   // ---- the rollout's target set ----
 
-  // T0 at the start: connected, schedulable, matching nodes in hash order, nodes whose current
+  // T0 at the start: connected, schedulable, matching nodes (and cordoned ones that already run
+  // the job: cordon blocks new placements only) in hash order, nodes whose current
   // execution of the job has failed first (so a fix-forward repairs them first).
   std::vector<std::string> InitialTargets() const {
     std::vector<std::string> ids;
     for (const NodeFacts& n : observed_.nodes) {
-      if (Eligible(&n) && Connected(&n) && n.schedulable) ids.push_back(n.id);
+      if (Placeable(&n)) ids.push_back(n.id);
     }
     std::vector<std::string> ordered = OrderTargets(job_.id, std::move(ids));
     std::stable_partition(ordered.begin(), ordered.end(), [&](const std::string& id) {
@@ -618,6 +630,7 @@ class Decider {
     if (!stable) {
       EndRollout(kPhaseFailed, "failed: " + why + "; there is no stable version to roll back to");
       Event("RolloutFailed", r_.message, "warning");
+      job_.state = std::string(kJobRolloutFailed);
       return;
     }
     r_.phase = std::string(kPhaseRollingBack);
