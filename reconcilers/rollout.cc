@@ -176,7 +176,12 @@ class Decider {
       *why = "restarted " + std::to_string(e.restarts) + " times";
       return Verdict::kFailed;
     }
-    if (one_shot_) return Verdict::kPending;  // done when it completes; timeouts bound it
+    if (one_shot_) {
+      // done when it completes; the timeouts bound it when set
+      if (job_.spec.timeouts.execution_timeout == 0 && job_.spec.timeouts.total_timeout == 0)
+        waiting_on_executions_ = true;
+      return Verdict::kPending;
+    }
     const ExecutionTiming* t = TimingOf(e);
     const MonoTime base = t && t->started ? *t->started : FirstSeen(e);
     if (rules_.judged_by_agent) {
@@ -513,6 +518,30 @@ class Decider {
       return;
     }
     if (strategy == RolloutStrategy::kCanary && !r_.promoted) {
+      bool any_canary = false;
+      for (const NodeState& s : states) any_canary = any_canary || (s.canary && (s.given || s.connected));
+      if (!any_canary) {
+        // every canary left the target set (relabelled, drained, deleted) or was offline before
+        // it got the version: pick new ones among the nodes that can take it now
+        const size_t c =
+            CanarySize(policy().canary_count, policy().canary_percent, states.size());
+        std::vector<std::string> picked;
+        for (NodeState& s : states) {
+          if (picked.size() == c) break;
+          if (s.placeable || s.given) picked.push_back(s.id);
+        }
+        if (picked.empty()) {
+          plan_.waiting = Waiting::kNodes;
+          r_.message = "waiting for a connected node to be the canary";
+          return;
+        }
+        r_.canary_nodes = picked;
+        for (NodeState& s : states) {
+          s.canary = std::find(picked.begin(), picked.end(), s.id) != picked.end();
+        }
+        Event("CanariesReplaced", "the canary nodes left the target set or were offline; " +
+                                      std::to_string(picked.size()) + " new canaries");
+      }
       int count = 0, canary_total = 0, canary_given = 0;
       for (NodeState& s : states) {
         if (!s.canary) continue;
@@ -814,6 +843,8 @@ class Decider {
       wave_of_[id] = 1;
       if (e == nullptr || IsActive(*e)) {
         ++running;
+        if (job_.spec.timeouts.execution_timeout == 0 && job_.spec.timeouts.total_timeout == 0)
+          waiting_on_executions_ = true;
       } else if (e->state == "completed") {
         ++completed;
       } else {
@@ -908,6 +939,16 @@ class Decider {
         for (size_t i : order) {
           ExecutionRecord& e = execs_[i];
           if (!IsActive(e)) continue;
+          const NodeFacts* facts = NodeOf(node);
+          if (e.desired_state == "stopped" && facts != nullptr &&
+              facts->connection == Connection::kLost) {
+            // a lost node will not confirm the stop; its executions count as gone
+            e.state = "stopped";
+            e.message = "node " + node + " was lost before it confirmed the stop";
+            e.updated_at = wall_;
+            changed_.insert(i);
+            continue;
+          }
           if (e.desired_state == "stopped") {
             stopping = true;
             continue;
@@ -925,7 +966,11 @@ class Decider {
         }
       }
       if (wanted == want_.end() || kept) continue;
-      if (stopping) continue;  // the replacement waits until the old execution is terminal
+      if (stopping) {
+        // the replacement waits until the agent confirms the stop; look again within an interval
+        Deadline(now_ + rules_.interval);
+        continue;
+      }
       if (Blocked(node, wanted->second)) continue;
       ExecutionRecord e;
       e.job_id = job_.id;
@@ -988,6 +1033,10 @@ class Decider {
       job_.updated_at = wall_;
       plan_.job = job_;
     }
+    if (!next_deadline_ && plan_.waiting == Waiting::kNone && waiting_on_executions_ &&
+        !IsTerminalPhase(r_.phase)) {
+      plan_.waiting = Waiting::kExecutions;
+    }
     if (next_deadline_) {
       plan_.requeue_after = std::chrono::duration_cast<Nanos>(*next_deadline_ - now_);
     }
@@ -1016,6 +1065,7 @@ class Decider {
   std::optional<MonoTime> next_deadline_;
   std::string first_failure_;
   bool rollback_started_now_ = false;
+  bool waiting_on_executions_ = false;
   Plan plan_;
 };
 

@@ -49,8 +49,11 @@ struct Observed {
   MonoTime phase_since{};
 };
 
-// Why a non-terminal rollout may have no deadline: it waits for someone or something.
-enum class Waiting { kNone, kHuman, kNodes };
+// Why a non-terminal rollout may have no deadline: it waits for a human (paused, awaiting
+// promotion, halted), for a matching node to connect, or for one-shot executions (query, update)
+// that run with neither execution_timeout nor total_timeout to end by themselves (they also end
+// when their node is lost or the job is stopped).
+enum class Waiting { kNone, kHuman, kNodes, kExecutions };
 
 struct Plan {
   std::vector<ExecutionRecord> create;  // new executions; ids are left empty for the runtime
