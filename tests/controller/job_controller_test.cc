@@ -1,0 +1,280 @@
+// JobController over a real in-memory store and a fake clock, with no worker threads: the test
+// calls Reconcile(job id) itself and checks what was recorded in the store, what agents are told
+// and what heartbeats write. No sleeps: the fake clock moves only when the test says so.
+#include "controller/job_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "api/validation.h"
+#include "controller/job_service.h"
+#include "controller/keys.h"
+#include "store/memory_store.h"
+#include "tests/controller/fake_clock.h"
+
+namespace drover::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+
+class JobControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartController(); }
+  void TearDown() override {
+    controller_.reset();
+  }
+
+  void StartController() {
+    JobControllerOptions options;
+    options.workers = 0;
+    options.queue_timer_thread = false;
+    controller_ = std::make_unique<JobController>(*store_, clock_, nodes_, nullptr, options);
+    ASSERT_TRUE(controller_->Start().ok());
+  }
+
+  void Register(const std::string& id, Labels labels) {
+    NodeRecord n;
+    n.id = id;
+    n.labels = std::move(labels);
+    ASSERT_TRUE(nodes_.Register(n, "").ok());
+  }
+
+  std::string Put(const Json& spec) {
+    ApiAnswer a = jobs_.Put(CheckPutJobRequest({{"spec", spec}}));
+    EXPECT_TRUE(a.status == 200 || a.status == 201) << a.body.dump();
+    Sync();
+    return a.body.value("job_id", "");
+  }
+
+  void Sync() { controller_->cache().WaitForRevision(store_->CurrentRevision(), 2000ms); }
+
+  ReconcileOutcome Reconcile(const std::string& id) {
+    Sync();
+    Result<ReconcileOutcome> r = controller_->Reconcile(id);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    Sync();
+    return r.ok() ? *r : ReconcileOutcome{};
+  }
+
+  std::vector<ExecutionRecord> Executions(const std::string& job_id) {
+    std::vector<ExecutionRecord> out;
+    Result<store::RangeResult> list = store_->List(keys::ExecutionsOf(job_id));
+    EXPECT_TRUE(list.ok());
+    for (const store::KeyValue& kv : list->items) {
+      out.push_back(*ExecutionFromJson(Json::parse(kv.value)));
+    }
+    return out;
+  }
+
+  RolloutRecord Rollout(const std::string& job_id) {
+    return *RolloutRecordFromJson(Json::parse(store_->Get(keys::Rollout(job_id))->value));
+  }
+
+  Json JobStatus(const std::string& job_id) {
+    return jobs_.Get(job_id, "").body["job"]["status"];
+  }
+
+  void Heartbeat(const std::string& node, const std::string& state,
+                 const std::string& health = "unknown", std::optional<Json> results = {}) {
+    std::vector<Json> reported;
+    for (const Json& a : controller_->Assignments(node)) {
+      if (a["desired_state"] != "running") continue;
+      Json e = {{"execution_id", a["execution_id"]}, {"job_id", a["job_id"]},
+                {"version", a["version"]},           {"state", state},
+                {"exit_code", nullptr},              {"restarts", 0},
+                {"health", health},                  {"message", ""}};
+      if (results) e["results"] = *results;
+      reported.push_back(e);
+    }
+    ASSERT_TRUE(nodes_.Heartbeat(node, "", reported).ok());
+    controller_->ObserveHeartbeat(node, reported);
+    controller_->FlushStatus();
+    Sync();
+  }
+
+  static Json Pipeline(const std::string& name, const std::string& strategy = "immediate") {
+    Json spec = {{"name", name},
+                 {"type", "pipeline"},
+                 {"selector", {{"match_labels", {{"role", "edge"}}}}},
+                 {"config", {{"input", {{"stdin", Json::object()}}},
+                             {"output", {{"stdout", Json::object()}}}}},
+                 {"rollout", {{"strategy", strategy}}}};
+    if (strategy != "immediate") {
+      spec["rollout"]["health_check"] = {{"deadline", "60s"}, {"interval", "1s"},
+                                         {"success_threshold", 1}};
+      spec["rollout"]["max_parallel"] = 50;
+    }
+    return spec;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_ = store::NewMemoryStore();
+  NodeRegistry nodes_{*store_, clock_, {1000ms, 600'000ms}};
+  JobService jobs_{*store_, clock_, nodes_};
+  std::unique_ptr<JobController> controller_;
+};
+
+TEST_F(JobControllerTest, PlacesAJobOnMatchingNodesThroughTheStore) {
+  for (int i = 0; i < 3; ++i) Register("edge-" + std::to_string(i), {{"role", "edge"}});
+  Register("core-0", {{"role", "core"}});
+  const uint64_t index_before = nodes_.Get("edge-0")->assignments_index;
+  std::string id = Put(Pipeline("logs"));
+  ReconcileOutcome r = Reconcile(id);
+  EXPECT_TRUE(r.wrote);
+  std::vector<ExecutionRecord> executions = Executions(id);
+  ASSERT_EQ(executions.size(), 3u);
+  for (const ExecutionRecord& e : executions) {
+    EXPECT_NE(e.node_id, "core-0");
+    EXPECT_EQ(e.version, 1);
+    EXPECT_EQ(e.desired_state, "running");
+    EXPECT_EQ(e.id.rfind("e-", 0), 0u);
+  }
+  EXPECT_EQ(Rollout(id).current_wave, 1);
+  EXPECT_EQ(JobStatus(id)["state"], "deploying");
+  Json events = jobs_.Events(id, "").body["items"];
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.back()["reason"], "WaveStarted");
+  // the node was told: its long-poll index moved, and its assignment carries the spec
+  EXPECT_GT(nodes_.Get("edge-0")->assignments_index, index_before);
+  Json a = controller_->Assignments("edge-0");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["job_id"], id);
+  EXPECT_EQ(a[0]["type"], "pipeline");
+  EXPECT_EQ(a[0]["desired_state"], "running");
+  EXPECT_TRUE(a[0]["config"].contains("input"));
+  EXPECT_EQ(controller_->Assignments("core-0").size(), 0u);
+}
+
+TEST_F(JobControllerTest, ImmediateRolloutSucceedsOnTheFakeClock) {
+  for (int i = 0; i < 2; ++i) Register("edge-" + std::to_string(i), {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs"));
+  Reconcile(id);
+  for (int i = 0; i < 2; ++i) Heartbeat("edge-" + std::to_string(i), "running");
+  ReconcileOutcome r = Reconcile(id);
+  ASSERT_TRUE(r.requeue_after.has_value());
+  EXPECT_EQ(Rollout(id).phase, "progressing");
+  clock_.Advance(10s);
+  for (int i = 0; i < 2; ++i) Heartbeat("edge-" + std::to_string(i), "running");
+  Reconcile(id);
+  EXPECT_EQ(Rollout(id).phase, "succeeded");
+  Json status = JobStatus(id);
+  EXPECT_EQ(status["state"], "running");
+  EXPECT_EQ(status["stable_version"], 1);
+  EXPECT_EQ(status["rollout"]["healthy_nodes"], 2);
+}
+
+TEST_F(JobControllerTest, HeartbeatsWriteOnlyWhatChanged) {
+  Register("edge-0", {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs", "rolling"));
+  Reconcile(id);
+  Heartbeat("edge-0", "running", "healthy");
+  ExecutionRecord e = Executions(id).at(0);
+  EXPECT_EQ(e.state, "running");
+  EXPECT_EQ(e.health, "healthy");
+  EXPECT_FALSE(e.stable_at.empty());
+  const int64_t revision = store_->CurrentRevision();
+  Heartbeat("edge-0", "running", "healthy");
+  EXPECT_EQ(store_->CurrentRevision(), revision) << "an unchanged heartbeat writes nothing";
+}
+
+TEST_F(JobControllerTest, ConcurrentReconcilesOfOneJobNeverDoubleCreate) {
+  for (int i = 0; i < 20; ++i) Register("edge-" + std::to_string(i), {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 5; ++k) (void)controller_->Reconcile(id);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  Sync();
+  std::map<std::string, int> per_node;
+  for (const ExecutionRecord& e : Executions(id)) ++per_node[e.node_id];
+  EXPECT_EQ(per_node.size(), 20u);
+  for (const auto& [node, n] : per_node) EXPECT_EQ(n, 1) << node;
+}
+
+TEST_F(JobControllerTest, StoppedJobIsStoppedOnEveryNodeThenCollected) {
+  Register("edge-0", {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs"));
+  Reconcile(id);
+  Heartbeat("edge-0", "running");
+  ASSERT_EQ(jobs_.Stop(id, "", false).status, 200);
+  Sync();
+  Reconcile(id);
+  Json a = controller_->Assignments("edge-0");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["desired_state"], "stopped") << "a stop is sent until the agent drops it";
+  Heartbeat("edge-0", "running");  // reports nothing running any more
+  EXPECT_EQ(Executions(id).at(0).state, "stopped");
+  EXPECT_EQ(controller_->Assignments("edge-0").size(), 0u);
+  Reconcile(id);
+  EXPECT_TRUE(Executions(id).empty()) << "finished stops are garbage-collected";
+  EXPECT_EQ(JobStatus(id)["state"], "stopped");
+}
+
+TEST_F(JobControllerTest, QueryResultsArriveOnePerNode) {
+  for (int i = 0; i < 3; ++i) Register("edge-" + std::to_string(i), {{"role", "edge"}});
+  Json spec = Pipeline("count");
+  spec["type"] = "query";
+  std::string id = Put(spec);
+  Reconcile(id);
+  for (int i = 0; i < 3; ++i) {
+    Heartbeat("edge-" + std::to_string(i), "completed", "unknown",
+              Json::array({{{"node", "edge-" + std::to_string(i)}}}));
+  }
+  Reconcile(id);
+  EXPECT_EQ(JobStatus(id)["state"], "completed");
+  StoredJob stored = *jobs_.Find(id, "");
+  Json results = jobs_.Results(stored).body["items"];
+  ASSERT_EQ(results.size(), 3u);
+  std::set<std::string> nodes;
+  for (const Json& r : results) {
+    nodes.insert(r["node_id"].get<std::string>());
+    EXPECT_EQ(r["results"][0]["node"], r["node_id"]);
+  }
+  EXPECT_EQ(nodes.size(), 3u);
+}
+
+TEST_F(JobControllerTest, ARestartedControllerContinuesWhereTheStoreStands) {
+  for (int i = 0; i < 4; ++i) Register("edge-" + std::to_string(i), {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs", "rolling"));
+  Reconcile(id);
+  ASSERT_EQ(Executions(id).size(), 2u);  // first wave of 50%
+  controller_.reset();
+  StartController();
+  ReconcileOutcome r = Reconcile(id);
+  EXPECT_EQ(Executions(id).size(), 2u) << "the wave in progress is not started again";
+  EXPECT_EQ(Rollout(id).current_wave, 1);
+  for (int i = 0; i < 4; ++i) Heartbeat("edge-" + std::to_string(i), "running", "healthy");
+  Reconcile(id);
+  EXPECT_EQ(Executions(id).size(), 4u);
+  EXPECT_EQ(Rollout(id).current_wave, 2);
+}
+
+TEST_F(JobControllerTest, RelabelledNodeLeavesAndJoins) {
+  Register("edge-0", {{"role", "edge"}});
+  Register("edge-1", {{"role", "core"}});
+  std::string id = Put(Pipeline("logs"));
+  Reconcile(id);
+  ASSERT_EQ(Executions(id).size(), 1u);
+  Heartbeat("edge-0", "running");
+  clock_.Advance(10s);
+  Heartbeat("edge-0", "running");
+  Reconcile(id);
+  ASSERT_EQ(Rollout(id).phase, "succeeded");
+  Register("edge-1", {{"role", "edge"}});  // relabelled into the selector
+  Reconcile(id);
+  EXPECT_EQ(Executions(id).size(), 2u);
+  EXPECT_EQ(controller_->Assignments("edge-1").size(), 1u);
+  Register("edge-0", {{"role", "core"}});  // and out of it
+  Reconcile(id);
+  Json a = controller_->Assignments("edge-0");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["desired_state"], "stopped");
+}
+
+}  // namespace
+}  // namespace drover::controller
