@@ -227,7 +227,10 @@ Json ExecutionToJson(const ExecutionRecord& e) {
           {"updated_at", e.updated_at},
           {"rollout_id", e.rollout_id},
           {"attempt", e.attempt},
-          {"wave", e.wave}};
+          {"wave", e.wave},
+          {"replaced_for_rollout", e.replaced_for_rollout},
+          {"replaced_for_version", e.replaced_for_version},
+          {"replaced_for_wave", e.replaced_for_wave}};
 }
 
 Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
@@ -251,6 +254,9 @@ Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
     e.rollout_id = Value<int64_t>(j, "rollout_id", 0);
     e.attempt = Value<int>(j, "attempt", 0);
     e.wave = Value<int>(j, "wave", 0);
+    e.replaced_for_rollout = Value<int64_t>(j, "replaced_for_rollout", 0);
+    e.replaced_for_version = Value<int>(j, "replaced_for_version", 0);
+    e.replaced_for_wave = Value<int>(j, "replaced_for_wave", 0);
     return e;
   });
 }

@@ -150,6 +150,11 @@ struct ExecutionRecord {
   int64_t rollout_id = 0;  // the rollout that created it (RolloutRecord::rollout_id)
   int attempt = 0;         // the rollout's attempt when it was created
   int wave = 0;            // the wave that gave it (0: not part of a wave: stable placement)
+  // Set when the controller stops it to make room for a rollout's version on its node: the
+  // node counts as given that version (in that wave) while the stop completes.
+  int64_t replaced_for_rollout = 0;
+  int replaced_for_version = 0;
+  int replaced_for_wave = 0;
 
   bool operator==(const ExecutionRecord&) const = default;
 };

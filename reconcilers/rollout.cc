@@ -325,6 +325,20 @@ class Decider {
     return best;
   }
 
+  // An execution on the node that the controller stopped to make room for this rollout's
+  // target version (the replacement is created once the stop completes).
+  const ExecutionRecord* ReplacedFor(const std::string& node) const {
+    auto it = by_node_.find(node);
+    if (it == by_node_.end()) return nullptr;
+    for (size_t i : it->second) {
+      const ExecutionRecord& e = execs_[i];
+      if (e.replaced_for_rollout == r_.rollout_id && e.replaced_for_version == r_.to_version &&
+          e.desired_state == "stopped")
+        return &e;
+    }
+    return nullptr;
+  }
+
   // ---- forward rollouts: progressing, paused, awaiting_promotion, halted ----
 
   struct NodeState {
@@ -380,6 +394,11 @@ class Decider {
           if (s.canary && !r_.promoted) canary_failed = true;
           if (first_failure_.empty()) first_failure_ = id + ": " + s.why;
         }
+      } else if (const ExecutionRecord* old = ReplacedFor(id)) {
+        // its old execution is being stopped to make room for the target: given, pending
+        s.given = true;
+        ++given;
+        wave_of_[id] = old->replaced_for_wave;
       } else if (!s.connected) {
         ++skipped;
       }
@@ -951,6 +970,19 @@ class Decider {
           }
           if (e.desired_state == "stopped") {
             stopping = true;
+            // already stopping (for an older rollout, or by a drain): this rollout's wave now
+            // waits on that stop, so the node counts as given in it
+            auto wave = wave_of_.find(node);
+            if (wanted != want_.end() && wanted->second == r_.to_version &&
+                r_.phase != kPhaseRollingBack && wave != wave_of_.end() &&
+                (e.replaced_for_rollout != r_.rollout_id ||
+                 e.replaced_for_version != r_.to_version)) {
+              e.replaced_for_rollout = r_.rollout_id;
+              e.replaced_for_version = r_.to_version;
+              e.replaced_for_wave = wave->second;
+              e.updated_at = wall_;
+              changed_.insert(i);
+            }
             continue;
           }
           bool keep = wanted != want_.end() && wanted->second == e.version && !kept &&
@@ -961,6 +993,13 @@ class Decider {
           }
           e.desired_state = "stopped";
           e.updated_at = wall_;
+          if (wanted != want_.end() && wanted->second == r_.to_version &&
+              r_.phase != kPhaseRollingBack) {
+            auto wave = wave_of_.find(node);
+            e.replaced_for_rollout = r_.rollout_id;
+            e.replaced_for_version = r_.to_version;
+            e.replaced_for_wave = wave != wave_of_.end() ? wave->second : 0;
+          }
           changed_.insert(i);
           stopping = true;
         }

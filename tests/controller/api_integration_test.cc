@@ -502,15 +502,15 @@ TEST(ControllerOpenApi, DocumentsEverySpecRouteAndEveryDocumentedRouteAnswers) {
   }
 }
 
-TEST(ControllerConformance, SharedApiChecksPass) {
+TEST(ControllerConformance, SharedApiAndProtocolChecksPass) {
   std::string script = std::string(DROVER_SHARED_DIR) + "/conformance/check.py";
   if (!std::filesystem::exists(script)) GTEST_SKIP() << "no ../shared/conformance here";
   ControllerProcess controller({"--heartbeat-interval", "1s"});
   ASSERT_TRUE(controller.Start()) << controller.log();
   testing::ProcessResult r =
-      testing::RunCommand("python3 " + script + " " + controller.url() + " api");
+      testing::RunCommand("python3 " + script + " " + controller.url() + " api protocol");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("ok: conformance api, 0 failures"));
+  EXPECT_THAT(r.out, HasSubstr("ok: conformance api protocol, 0 failures"));
 }
 
 TEST(ControllerFlags, UsageErrorsExitTwoAndBadStoresExitOne) {

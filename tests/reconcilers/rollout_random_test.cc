@@ -71,6 +71,21 @@ struct Checker {
                   100.0 * r.failed_nodes > policy.max_failed_nodes_percent * r.target_nodes;
       if (over) failures.push_back(where + ": budget broken in phase " + r.phase);
     }
+    // every wave gives at least one node the version: never more waves than such executions
+    int given = 0;
+    for (const auto& [id, e] : w.executions) {
+      given += e.rollout_id == r.rollout_id || e.replaced_for_rollout == r.rollout_id;
+    }
+    if (!IsTerminalPhase(r.phase) && r.current_wave > given + 1) {
+      std::string detail;
+      if (getenv("DROVER_DEBUG_RANDOM")) {
+        for (const auto& [id, e] : w.executions) detail += "\n  " + ExecutionToJson(e).dump();
+        detail += "\n  " + RolloutRecordToJson(r).dump();
+        for (const EventRecord& e : w.events) detail += "\n  " + e.reason + " " + e.message;
+      }
+      failures.push_back(where + ": wave " + std::to_string(r.current_wave) + " with only " +
+                         std::to_string(given) + " executions given" + detail);
+    }
     if (!IsTerminalPhase(r.phase) && !w.job.stopped() && !plan.requeue_after &&
         plan.waiting == Waiting::kNone && plan.empty()) {
       std::string detail;
@@ -199,7 +214,9 @@ TEST(DecideRandomised, TheCheckerCatchesBrokenInvariants) {
   w.rollout.target_nodes = 5;
   Plan empty;
   checker.Check(w, empty);
-  EXPECT_EQ(checker.failures.size(), 3u);
+  w.rollout.current_wave = 9;
+  checker.Check(w, empty);
+  EXPECT_EQ(checker.failures.size(), 7u);
 }
 
 }  // namespace

@@ -183,9 +183,19 @@ TEST(DecideRolling, BudgetHaltsAndRollsBackToStable) {
   v2.rollout.max_failed_nodes = 1;
   w.Update(v2);
   w.Step();  // stop three v1 executions
+  EXPECT_EQ(w.rollout.current_wave, 1);
+  w.Step();  // nothing new while the stops are in flight: still wave 1
+  EXPECT_EQ(w.rollout.current_wave, 1);
+  EXPECT_EQ(w.rollout.updated_nodes, 3);
   w.AckStops();
   w.Step();  // start three v2 executions
   EXPECT_EQ(CountVersion(w.Running(), 2), 3);
+  EXPECT_EQ(w.rollout.current_wave, 1);
+  for (const auto& [id, e] : w.executions) {
+    if (e.version == 2) {
+      EXPECT_EQ(e.wave, 1);
+    }
+  }
   w.ReportAll("running", "unhealthy");
   Plan p = w.Step();
   EXPECT_EQ(w.rollout.phase, "rolling_back") << w.rollout.message;
