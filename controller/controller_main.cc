@@ -244,6 +244,7 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   JobControllerOptions loop;
   loop.workers = static_cast<int>(flags.workers);
   loop.resync = ToMillis(flags.resync);
+  loop.startup_grace = 2 * ToMillis(flags.heartbeat_interval);
   JobController controller(store, RealClock(), nodes, &metrics, loop);
   Status started = controller.Start();
   if (!started.ok()) {

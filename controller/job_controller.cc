@@ -59,6 +59,7 @@ JobController::JobController(store::Store& store, const Clock& clock, NodeRegist
 JobController::~JobController() { Stop(); }
 
 Status JobController::Start() {
+  started_at_ = clock_.Now();
   Status s = cache_.Start();
   if (!s.ok()) return s;
   nodes_.SetListener([this](const NodeChange& c) { OnNodeChanged(c); });
@@ -182,6 +183,11 @@ Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec
 
 Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   ReconcileOutcome outcome;
+  const SteadyTime grace_end = started_at_ + options_.startup_grace;
+  if (clock_.Now() < grace_end) {
+    outcome.requeue_after = grace_end - clock_.Now();
+    return outcome;
+  }
   std::optional<JobSnapshot> snapshot = cache_.Snapshot(job_id);
   if (!snapshot) {
     std::lock_guard<std::mutex> lock(timing_mu_);

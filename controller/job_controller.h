@@ -35,6 +35,10 @@ struct JobControllerOptions {
   int events_per_job = 1000;                            // older events are deleted
   std::chrono::milliseconds status_flush{20};           // batching of heartbeat state writes
   bool queue_timer_thread = true;                       // false with a fake clock
+  // After a start the controller knows no node's liveness until the nodes heartbeat again, so
+  // decisions wait this long (the runtime passes two heartbeat intervals): a restarted
+  // controller must not see a live fleet as offline and shrink a rollout's target set.
+  std::chrono::milliseconds startup_grace{0};
 };
 
 // What one Reconcile did.
@@ -110,6 +114,7 @@ class JobController {
     MonoTime since{};
   };
   std::unordered_map<std::string, PhaseSeen> phase_seen_;  // by job id
+  SteadyTime started_at_{};
 
   std::mutex status_mu_;
   std::condition_variable status_cv_;
