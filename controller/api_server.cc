@@ -153,8 +153,14 @@ void ApiServer::AddRoutes() {
   Route("GET", "/readyz", "Readiness: the store is loaded and the API serves", Access::kPublic,
         [this](const RequestContext&, Responder r) {
           bool ready = ready_.load();
+          // control_loop: "waiting_for_heartbeats" during the start-up grace (no decisions yet),
+          // then "running".
+          std::string loop = controller_ == nullptr ? "off"
+                             : controller_->Deciding() ? "running"
+                                                       : "waiting_for_heartbeats";
           r(HttpResponse::FromJson(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"},
                                                        {"leader", true},
+                                                       {"control_loop", loop},
                                                        {"store_revision", jobs_.StoreRevision()}}));
         });
   Route("GET", "/version", "The controller's version", Access::kPublic,

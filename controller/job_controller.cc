@@ -158,6 +158,7 @@ Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec
   });
   const MonoTime now = clock_.Now();
   std::lock_guard<std::mutex> lock(timing_mu_);
+  observed.timing.reserve(observed.executions.size());
   for (const ExecutionRecord& e : observed.executions) {
     auto [it, inserted] = timing_.try_emplace(e.id);
     if (inserted) {
@@ -167,7 +168,7 @@ Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec
         it->second.restarts_at_start = e.restarts;
       }
     }
-    observed.timing.emplace(e.id, it->second);
+    observed.timing.push_back(it->second);
   }
   if (snapshot.rollout) {
     const RolloutRecord& r = snapshot.rollout->value;

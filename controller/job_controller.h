@@ -71,6 +71,9 @@ class JobController {
   // Writes the pending heartbeat state now (tests; the writer thread does it every flush).
   void FlushStatus();
 
+  // False during the start-up grace, when no decision is made yet.
+  bool Deciding() const { return clock_.Now() >= started_at_ + options_.startup_grace; }
+
   // Sets the object gauges from the cache (called on every /metrics scrape).
   void UpdateGauges();
 

@@ -43,7 +43,8 @@ struct ExecutionTiming {
 struct Observed {
   std::vector<NodeFacts> nodes;
   std::vector<ExecutionRecord> executions;  // every stored execution of the job
-  std::unordered_map<std::string, ExecutionTiming> timing;  // by execution id
+  // timing[i] belongs to executions[i]; missing entries count as first seen `now`.
+  std::vector<ExecutionTiming> timing;
   // When this controller first saw the rollout in its current phase (the rollback deadline,
   // the query's wait for nodes and total_timeout count from here).
   MonoTime phase_since{};

@@ -78,7 +78,7 @@ struct World {
       o.executions.push_back(e);
       auto [it, inserted] = timing.try_emplace(id);
       if (inserted) it->second.first_seen = now;
-      o.timing[id] = it->second;
+      o.timing.push_back(it->second);
     }
     std::string key = std::to_string(rollout.rollout_id) + "/" + rollout.phase + "/" +
                       std::to_string(rollout.to_version);

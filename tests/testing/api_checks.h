@@ -36,6 +36,11 @@ inline int64_t WaitForQuietStore(int port,
                                  std::chrono::milliseconds quiet = std::chrono::milliseconds(300),
                                  std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
+  // The control loop makes no decision during its start-up grace: wait until it does.
+  while (std::chrono::steady_clock::now() < deadline &&
+         Http(port, "GET", "/readyz").Json().value("control_loop", "") == "waiting_for_heartbeats") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
   int64_t last = StoreRevision(port);
   auto last_change = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < deadline) {
