@@ -22,6 +22,7 @@ inline constexpr int kExitUsage = 2;
 
 // drover validate -f FILE|DIR|- [-f ...]: local checks, no server.
 int RunValidate(const std::vector<std::string>& args, Streams streams);
+int RunSim(const std::vector<std::string>& args, Streams s);  // drover sim: a simulated fleet
 
 // drover [--help | --version | COMMAND ...]
 int RunMain(const std::vector<std::string>& args, Streams streams);

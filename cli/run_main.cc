@@ -19,6 +19,7 @@ constexpr const char* kMainUsage =
     "\n"
     "Commands:\n"
     "  controller serve the API over the declarative store (drover controller --help)\n"
+    "  sim        simulate a fleet of nodes against a controller (drover sim --help)\n"
     "  validate   check job manifests locally (drover validate -f FILE|DIR|-)\n"
     "  version    print the version\n"
     "  help       show this help\n"
@@ -43,6 +44,7 @@ int RunMain(const std::vector<std::string>& args, Streams s) {
     return kExitOk;
   }
   if (command == "validate") return RunValidate(rest, s);
+  if (command == "sim") return RunSim(rest, s);
   if (command == "controller") return controller::RunController(rest, s.out, s.err);
   s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
   return kExitUsage;
