@@ -438,12 +438,11 @@ void ApiServer::AddRoutes() {
           }
         }
         const std::string node_id = b["node_id"].get<std::string>();
-        std::vector<Json> reported = controller_ != nullptr ? observed : std::vector<Json>{};
-        Result<NodeSnapshot> n = nodes_.Heartbeat(node_id, c.caller_token_id, std::move(observed));
+        Result<NodeSnapshot> n = nodes_.Heartbeat(node_id, c.caller_token_id, observed);
         if (!n.ok()) return r(ErrorResponse(n.status()));
         Json assignments = Json::array();
         if (controller_ != nullptr) {
-          controller_->ObserveHeartbeat(node_id, reported);
+          controller_->ObserveHeartbeat(node_id, observed);
           assignments = controller_->Assignments(node_id);
         }
         r(HttpResponse::FromJson(

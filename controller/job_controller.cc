@@ -184,9 +184,10 @@ Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec
 
 Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   ReconcileOutcome outcome;
-  const SteadyTime grace_end = started_at_ + options_.startup_grace;
-  if (clock_.Now() < grace_end) {
-    outcome.requeue_after = grace_end - clock_.Now();
+  if (!Deciding()) {
+    // look again soon: the grace also ends when the last known node is heard from
+    outcome.requeue_after = std::min<std::chrono::nanoseconds>(
+        started_at_ + options_.startup_grace - clock_.Now(), std::chrono::milliseconds(200));
     return outcome;
   }
   std::optional<JobSnapshot> snapshot = cache_.Snapshot(job_id);
@@ -267,6 +268,14 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   // Let the cache see our own write before the next reconcile of this job reads it.
   cache_.WaitForRevision(committed->revision, std::chrono::milliseconds(2000));
   return outcome;
+}
+
+bool JobController::Deciding() {
+  if (grace_over_.load()) return true;
+  if (clock_.Now() >= started_at_ + options_.startup_grace || nodes_.AllHeardSinceStart()) {
+    grace_over_ = true;
+  }
+  return grace_over_.load();
 }
 
 void JobController::WorkerLoop() {

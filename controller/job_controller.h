@@ -71,8 +71,9 @@ class JobController {
   // Writes the pending heartbeat state now (tests; the writer thread does it every flush).
   void FlushStatus();
 
-  // False during the start-up grace, when no decision is made yet.
-  bool Deciding() const { return clock_.Now() >= started_at_ + options_.startup_grace; }
+  // False during the start-up grace, when no decision is made yet: it ends after
+  // `startup_grace`, or as soon as every known node has been heard from since the start.
+  bool Deciding();
 
   // Sets the object gauges from the cache (called on every /metrics scrape).
   void UpdateGauges();
@@ -118,6 +119,7 @@ class JobController {
   };
   std::unordered_map<std::string, PhaseSeen> phase_seen_;  // by job id
   SteadyTime started_at_{};
+  std::atomic<bool> grace_over_{false};
 
   std::mutex status_mu_;
   std::condition_variable status_cv_;

@@ -9,9 +9,7 @@ namespace drover::controller {
 
 Json NodeSnapshotToJson(const NodeSnapshot& n) {
   Json executions = Json::array();
-  for (const Json& e : n.observed) {
-    if (e.is_object() && e.contains("execution_id")) executions.push_back(e["execution_id"]);
-  }
+  for (const std::string& id : n.execution_ids) executions.push_back(id);
   return {{"id", n.record.id},
           {"name", n.record.name},
           {"labels", n.record.labels},
@@ -70,7 +68,7 @@ NodeSnapshot NodeRegistry::SnapshotLocked(const Entry& e) const {
   NodeSnapshot s;
   s.record = e.record;
   s.last_heartbeat = e.last_heartbeat;
-  s.observed = e.observed;
+  s.execution_ids = e.execution_ids;
   s.assignments_index = e.assignments_index;
   s.state = std::string(StateLocked(e, clock_.Now()));
   return s;
@@ -133,16 +131,16 @@ Result<NodeSnapshot> NodeRegistry::RegisterLocked(NodeRecord record, const std::
 
 Result<NodeSnapshot> NodeRegistry::Heartbeat(const std::string& node_id,
                                              const std::string& token_id,
-                                             std::vector<Json> observed) {
+                                             const std::vector<Json>& observed) {
   std::vector<NodeChange> changes;
-  Result<NodeSnapshot> result = HeartbeatLocked(node_id, token_id, std::move(observed), &changes);
+  Result<NodeSnapshot> result = HeartbeatLocked(node_id, token_id, observed, &changes);
   Notify(changes);
   return result;
 }
 
 Result<NodeSnapshot> NodeRegistry::HeartbeatLocked(const std::string& node_id,
                                                    const std::string& token_id,
-                                                   std::vector<Json> observed,
+                                                   const std::vector<Json>& observed,
                                                    std::vector<NodeChange>* changes) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(node_id);
@@ -157,7 +155,12 @@ Result<NodeSnapshot> NodeRegistry::HeartbeatLocked(const std::string& node_id,
   e.seen = true;
   e.last_seen = clock_.Now();
   e.last_heartbeat = clock_.WallTime();
-  e.observed = std::move(observed);
+  e.execution_ids.clear();
+  for (const Json& x : observed) {
+    if (x.is_object() && x.contains("execution_id") && x["execution_id"].is_string()) {
+      e.execution_ids.push_back(x["execution_id"].get<std::string>());
+    }
+  }
   if (e.last_state != "connected") {
     e.last_state = "connected";
     changes->push_back({e.record.id, e.record.labels, e.record.labels});
@@ -237,6 +240,14 @@ void NodeRegistry::ForEachNode(
   std::lock_guard<std::mutex> lock(mu_);
   const SteadyTime now = clock_.Now();
   for (const auto& [id, e] : nodes_) visit(e.record, StateLocked(e, now));
+}
+
+bool NodeRegistry::AllHeardSinceStart() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, e] : nodes_) {
+    if (!e.seen) return false;
+  }
+  return true;
 }
 
 std::string NodeRegistry::StateOf(const std::string& node_id) const {

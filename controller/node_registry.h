@@ -26,7 +26,7 @@ struct NodeSnapshot {
   NodeRecord record;
   std::string state;           // connected | disconnected | lost
   std::string last_heartbeat;  // RFC 3339, "" if none since the controller started
-  std::vector<Json> observed;  // the executions of the last heartbeat, as reported
+  std::vector<std::string> execution_ids;  // the executions the last heartbeat reported
   uint64_t assignments_index = 0;
 };
 
@@ -63,7 +63,7 @@ class NodeRegistry {
   // Records a heartbeat with the agent's observed executions. kNotFound for unknown nodes
   // (the agent must register first).
   Result<NodeSnapshot> Heartbeat(const std::string& node_id, const std::string& token_id,
-                                 std::vector<Json> observed);
+                                 const std::vector<Json>& observed);
 
   std::optional<NodeSnapshot> Get(const std::string& node_id) const;
   std::vector<NodeSnapshot> List() const;  // by id
@@ -88,6 +88,9 @@ class NodeRegistry {
   // not call back into the registry.
   void ForEachNode(const std::function<void(const NodeRecord&, std::string_view state)>& visit) const;
 
+  // True when every known node has registered or heartbeated since this controller started.
+  bool AllHeardSinceStart() const;
+
   // The connection state of one node ("" when unknown).
   std::string StateOf(const std::string& node_id) const;
 
@@ -103,7 +106,7 @@ class NodeRegistry {
     bool seen = false;  // heartbeat since start
     SteadyTime last_seen{};
     std::string last_heartbeat;
-    std::vector<Json> observed;
+    std::vector<std::string> execution_ids;  // only the ids: the state goes to the store
     uint64_t assignments_index = 0;
     std::string_view last_state = "disconnected";  // for transition notices
   };
@@ -117,7 +120,7 @@ class NodeRegistry {
   Result<NodeSnapshot> RegisterLocked(NodeRecord record, const std::string& token_id,
                                       std::vector<NodeChange>* changes);
   Result<NodeSnapshot> HeartbeatLocked(const std::string& node_id, const std::string& token_id,
-                                       std::vector<Json> observed,
+                                       const std::vector<Json>& observed,
                                        std::vector<NodeChange>* changes);
   NodeSnapshot SnapshotLocked(const Entry& entry) const;
   std::string_view StateLocked(const Entry& entry, SteadyTime now) const;

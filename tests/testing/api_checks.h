@@ -35,12 +35,14 @@ inline int64_t StoreRevision(const ControllerProcess& controller) {
 inline int64_t WaitForQuietStore(int port,
                                  std::chrono::milliseconds quiet = std::chrono::milliseconds(300),
                                  std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  // The control loop makes no decision during its start-up grace: wait until it does.
-  while (std::chrono::steady_clock::now() < deadline &&
+  // The control loop makes no decision during its start-up grace (two heartbeat intervals):
+  // wait until it does, then for the store to settle.
+  const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < grace_end &&
          Http(port, "GET", "/readyz").Json().value("control_loop", "") == "waiting_for_heartbeats") {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   int64_t last = StoreRevision(port);
   auto last_change = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < deadline) {

@@ -92,6 +92,7 @@ class ControllerProcess {
 
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   int exit_code() const { return exit_code_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   std::string log() const { return ReadAll(log_path_); }

@@ -1,0 +1,288 @@
+// Scale of the control loop (issue 4, acceptance 5), with the real `drover controller` (SQLite
+// store in a temporary data dir) and a simulated fleet (cli/sim_fleet.h) in this process, both
+// on loopback:
+//   placement  N nodes (default 100,000) register and heartbeat every 10 s; one pipeline job
+//              (immediate) matching every node is PUT. Reports the time until every execution
+//              is stored (the job's rollout shows all N updated: creates and rollout record are
+//              one transaction) and until every simulated node has received its assignment;
+//              then PUTs more jobs (--jobs, default 10 in all) and reports the controller's
+//              resident memory (VmRSS / VmHWM) with N nodes and that many jobs.
+//   rolling    N nodes (default 10,000): version 1 placed at once, then version 2 rolled out
+//              in 10% waves gated by health checks (1 s interval). Reports the controller's CPU
+//              seconds (user + system, from /proc) spent during the rollout per node updated.
+//
+//   ./build/controller_scale_bench [--drover PATH] [--scenario placement|rolling]
+//                                  [--nodes N] [--jobs J] [--heartbeat DUR]
+//
+// Stops by itself (every wait is bounded); the controller is stopped at the end.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+std::string g_drover_binary;
+}  // namespace
+#define DROVER_BINARY ::g_drover_binary
+
+#include "cli/sim_fleet.h"
+#include "tests/testing/controller_process.h"
+
+namespace drover {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string drover = "./build/drover";
+  std::string scenario = "placement";
+  int nodes = 0;
+  int jobs = 10;
+  std::string heartbeat;
+};
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool Wait(const std::function<bool()>& condition, std::chrono::seconds limit,
+          std::chrono::milliseconds step = 200ms) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  return condition();
+}
+
+// A field of /proc/PID/status in kB ("VmRSS", "VmHWM").
+long StatusKb(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// User + system CPU seconds of a process.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) {
+      stime = std::stol(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double Metric(const testing::ControllerProcess& c, const std::string& series) {
+  std::string text = c.Call("GET", "/metrics").body;
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+Json Spec(const std::string& name, const std::string& strategy, const std::string& description) {
+  Json spec = {{"name", name},
+               {"type", "pipeline"},
+               {"description", description},
+               {"selector", {{"match_labels", {{"role", "edge"}}}}},
+               {"config",
+                {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}},
+               {"rollout", {{"strategy", strategy}}}};
+  if (strategy != "immediate") {
+    spec["rollout"]["max_parallel"] = 10;
+    spec["rollout"]["health_check"] = {
+        {"deadline", "120s"}, {"interval", "1s"}, {"success_threshold", 1}};
+  }
+  return spec;
+}
+
+std::unique_ptr<sim::Fleet> StartFleet(const testing::ControllerProcess& controller, int nodes,
+                                       std::chrono::milliseconds spread) {
+  sim::FleetOptions options;
+  options.server = controller.url();
+  options.registration_spread = spread;
+  options.connections = 32;
+  options.request_timeout = 30s;
+  options.behaviour.default_health.interval = 1s;
+  for (int i = 0; i < nodes; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof(id), "edge-%06d", i);
+    options.nodes.push_back({id, {{"role", "edge"}, {"zone", i % 2 ? "a" : "b"}}});
+  }
+  Result<std::unique_ptr<sim::Fleet>> fleet = sim::Fleet::Start(options);
+  if (!fleet.ok()) {
+    std::fprintf(stderr, "fleet: %s\n", fleet.status().message().c_str());
+    return nullptr;
+  }
+  return std::move(fleet).value();
+}
+
+bool Connected(const testing::ControllerProcess& controller, int nodes) {
+  return Wait([&] { return Metric(controller, "drover_nodes{state=\"connected\"}") >= nodes; },
+              300s, 1000ms);
+}
+
+int Placement(const Options& o) {
+  const int n = o.nodes > 0 ? o.nodes : 100'000;
+  std::string heartbeat = o.heartbeat.empty() ? "10s" : o.heartbeat;
+  testing::ControllerProcess controller({"--heartbeat-interval", heartbeat});
+  if (!controller.Start()) {
+    std::fprintf(stderr, "controller: %s\n", controller.log().c_str());
+    return 1;
+  }
+  std::printf("placement: %d nodes, heartbeat %s, controller pid %d\n", n, heartbeat.c_str(),
+              controller.pid());
+  auto fleet = StartFleet(controller, n, 20s);
+  if (!fleet) return 1;
+  const auto reg_start = Clock::now();
+  if (!Connected(controller, n)) {
+    std::printf("not every node connected\n");
+    return 1;
+  }
+  std::printf("  %d nodes connected after %.1f s; controller RSS %ld MB\n", n,
+              Seconds(Clock::now() - reg_start), StatusKb(controller.pid(), "VmRSS") / 1024);
+  const auto t0 = Clock::now();
+  testing::HttpReply put =
+      controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec("job-0", "immediate", "")}}.dump());
+  if (put.status != 201) {
+    std::printf("PUT: %d %s\n", put.status, put.body.c_str());
+    return 1;
+  }
+  const std::string id = put.Json()["job_id"];
+  bool stored = Wait(
+      [&] {
+        Json r = controller.Call("GET", "/api/v1/jobs/job-0").Json()["job"]["status"]["rollout"];
+        return r.is_object() && r.value("updated_nodes", 0) >= n;
+      },
+      300s, 50ms);
+  const double t_stored = Seconds(Clock::now() - t0);
+  bool received = Wait([&] { return fleet->FirstReceived(id).size() >= static_cast<size_t>(n); },
+                       300s, 100ms);
+  double t_received = 0;
+  for (const auto& [node, at] : fleet->FirstReceived(id)) {
+    t_received = std::max(t_received, Seconds(at - t0));
+  }
+  std::printf("  job-0 on %d nodes: every execution stored after %.2f s%s; every node received it "
+              "after %.2f s%s\n",
+              n, t_stored, stored ? "" : " (NOT REACHED)", t_received,
+              received ? "" : " (NOT REACHED)");
+  for (int j = 1; j < o.jobs; ++j) {
+    std::string name = "job-" + std::to_string(j);
+    controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec(name, "immediate", "")}}.dump());
+    Wait(
+        [&] {
+          Json r = controller.Call("GET", "/api/v1/jobs/" + name).Json()["job"]["status"]["rollout"];
+          return r.is_object() && r.value("updated_nodes", 0) >= n;
+        },
+        300s, 200ms);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(15));  // heartbeats carry every assignment
+  sim::FleetCounters counters = fleet->Counters();
+  std::printf("  %d jobs x %d nodes: controller VmRSS %ld MB, VmHWM %ld MB; heartbeats ok %lld, "
+              "failed %lld, connection errors %lld\n",
+              o.jobs, n, StatusKb(controller.pid(), "VmRSS") / 1024,
+              StatusKb(controller.pid(), "VmHWM") / 1024,
+              static_cast<long long>(counters.heartbeats_ok),
+              static_cast<long long>(counters.heartbeats_failed),
+              static_cast<long long>(counters.connection_errors));
+  fleet->Stop();
+  controller.Stop();
+  return 0;
+}
+
+int Rolling(const Options& o) {
+  const int n = o.nodes > 0 ? o.nodes : 10'000;
+  std::string heartbeat = o.heartbeat.empty() ? "2s" : o.heartbeat;
+  testing::ControllerProcess controller({"--heartbeat-interval", heartbeat});
+  if (!controller.Start()) return 1;
+  std::printf("rolling: %d nodes, heartbeat %s, 10%% waves, health interval 1s\n", n,
+              heartbeat.c_str());
+  auto fleet = StartFleet(controller, n, 2s);
+  if (!fleet || !Connected(controller, n)) return 1;
+  auto phase = [&](int version) {
+    Json r = controller.Call("GET", "/api/v1/jobs/roll").Json()["job"]["status"]["rollout"];
+    return r.is_object() && r.value("to_version", 0) == version ? r.value("phase", "") : "";
+  };
+  controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec("roll", "rolling", "v1")}}.dump());
+  if (!Wait([&] { return phase(1) == "succeeded"; }, 600s)) {
+    std::printf("v1 did not succeed\n");
+    return 1;
+  }
+  std::this_thread::sleep_for(5s);
+  const double idle_before = CpuSeconds(controller.pid());
+  std::this_thread::sleep_for(10s);
+  const double idle_per_s = (CpuSeconds(controller.pid()) - idle_before) / 10.0;
+  const double cpu0 = CpuSeconds(controller.pid());
+  const auto t0 = Clock::now();
+  controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec("roll", "rolling", "v2")}}.dump());
+  if (!Wait([&] { return phase(2) == "succeeded"; }, 900s)) {
+    std::printf("v2 did not succeed: %s\n", controller.Call("GET", "/api/v1/jobs/roll").body.c_str());
+    return 1;
+  }
+  const double wall = Seconds(Clock::now() - t0);
+  const double cpu = CpuSeconds(controller.pid()) - cpu0;
+  std::printf("  v2 over %d nodes in 10 waves: %.1f s wall, controller CPU %.2f s = %.3f ms per "
+              "node updated (idle heartbeat load alone: %.3f CPU s/s, i.e. %.2f s of the %.1f s)\n",
+              n, wall, cpu, 1000.0 * cpu / n, idle_per_s, idle_per_s * wall, cpu);
+  std::printf("  net of the idle heartbeat load: %.3f ms per node updated\n",
+              1000.0 * (cpu - idle_per_s * wall) / n);
+  fleet->Stop();
+  controller.Stop();
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--drover") {
+      o.drover = value();
+    } else if (a == "--scenario") {
+      o.scenario = value();
+    } else if (a == "--nodes") {
+      o.nodes = std::stoi(value());
+    } else if (a == "--jobs") {
+      o.jobs = std::stoi(value());
+    } else if (a == "--heartbeat") {
+      o.heartbeat = value();
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--drover PATH] [--scenario placement|rolling] [--nodes N] "
+                   "[--jobs J] [--heartbeat DUR]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  g_drover_binary = o.drover;
+  if (access(g_drover_binary.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "no drover binary at %s (use --drover PATH)\n", g_drover_binary.c_str());
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (o.scenario == "placement") return Placement(o);
+  if (o.scenario == "rolling") return Rolling(o);
+  std::fprintf(stderr, "unknown scenario %s\n", o.scenario.c_str());
+  return 2;
+}
+
+}  // namespace
+}  // namespace drover
+
+int main(int argc, char** argv) { return drover::Main(argc, argv); }
