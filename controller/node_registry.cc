@@ -242,6 +242,15 @@ void NodeRegistry::ForEachNode(
   for (const auto& [id, e] : nodes_) visit(e.record, StateLocked(e, now));
 }
 
+void NodeRegistry::CheckConnectionStates() {
+  std::vector<NodeChange> changes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changes = ScanStatesLocked(clock_.Now());
+  }
+  Notify(changes);
+}
+
 bool NodeRegistry::AllHeardSinceStart() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, e] : nodes_) {

@@ -88,6 +88,10 @@ class NodeRegistry {
   // not call back into the registry.
   void ForEachNode(const std::function<void(const NodeRecord&, std::string_view state)>& visit) const;
 
+  // Looks for connection state transitions now and notifies the listener (the reaper thread
+  // does this every 250 ms of the clock; tests with a fake clock call it directly).
+  void CheckConnectionStates();
+
   // True when every known node has registered or heartbeated since this controller started.
   bool AllHeardSinceStart() const;
 

@@ -276,5 +276,72 @@ TEST_F(JobControllerTest, RelabelledNodeLeavesAndJoins) {
   EXPECT_EQ(a[0]["desired_state"], "stopped");
 }
 
+TEST_F(JobControllerTest, DrainStopsTheNodesExecutionsAndUncordonBringsThemBack) {
+  Register("edge-0", {{"role", "edge"}});
+  Register("edge-1", {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs"));
+  Reconcile(id);
+  Heartbeat("edge-0", "running");
+  Heartbeat("edge-1", "running");
+  clock_.Advance(10s);
+  Heartbeat("edge-0", "running");
+  Heartbeat("edge-1", "running");
+  Reconcile(id);
+  ASSERT_EQ(Rollout(id).phase, "succeeded");
+  ASSERT_TRUE(nodes_.SetSchedulable("edge-1", false, true).ok());  // drain
+  Reconcile(id);
+  Json a = controller_->Assignments("edge-1");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["desired_state"], "stopped");
+  Heartbeat("edge-1", "running");  // the agent stopped it: reports nothing running
+  Reconcile(id);
+  EXPECT_EQ(controller_->Assignments("edge-1").size(), 0u);
+  ASSERT_TRUE(nodes_.SetSchedulable("edge-1", true, false).ok());  // uncordon
+  Reconcile(id);
+  a = controller_->Assignments("edge-1");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["desired_state"], "running");
+  EXPECT_EQ(a[0]["version"], 1);
+}
+
+TEST_F(JobControllerTest, HigherPriorityJobsAreReconciledFirst) {
+  Json low = Pipeline("low");
+  low["priority"] = 10;
+  Json high = Pipeline("high");
+  high["priority"] = 90;
+  std::string low_id = Put(low);
+  std::string high_id = Put(high);
+  // both are waiting in the queue (added by the cache's watch): the higher priority comes first
+  std::optional<WorkQueue::Item> first = controller_->queue().TryGet();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->key, high_id);
+  EXPECT_EQ(first->priority, 90);
+  controller_->queue().Done(first->key);
+  std::optional<WorkQueue::Item> second = controller_->queue().TryGet();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->key, low_id);
+  controller_->queue().Done(second->key);
+}
+
+TEST_F(JobControllerTest, ConnectionStateTransitionsOnTheMonotonicClockRequeueTheJob) {
+  Register("edge-0", {{"role", "edge"}});
+  std::string id = Put(Pipeline("logs"));
+  Reconcile(id);
+  while (auto item = controller_->queue().TryGet()) controller_->queue().Done(item->key);
+  EXPECT_EQ(nodes_.StateOf("edge-0"), "connected");
+  clock_.Advance(3s);  // three heartbeat intervals without one
+  EXPECT_EQ(nodes_.StateOf("edge-0"), "disconnected");
+  // the registry's scan notices the transition and queues the job
+  nodes_.CheckConnectionStates();
+  std::optional<WorkQueue::Item> item = controller_->queue().TryGet();
+  ASSERT_TRUE(item.has_value());
+  EXPECT_EQ(item->key, id);
+  controller_->queue().Done(item->key);
+  clock_.Advance(600s);
+  EXPECT_EQ(nodes_.StateOf("edge-0"), "lost");
+  Heartbeat("edge-0", "running");
+  EXPECT_EQ(nodes_.StateOf("edge-0"), "connected");
+}
+
 }  // namespace
 }  // namespace drover::controller
