@@ -543,6 +543,61 @@ TEST(DecideSettled, NeverTwoActiveExecutionsOnANode) {
   EXPECT_EQ(p.create[0].version, 2);
 }
 
+TEST(DecideSettled, RestartsBelongToTheAgentAFailedExecutionIsNotRecreated) {
+  // on-failure and always restart on the node (the agent counts restarts); when the agent gives
+  // up (never, or a command that keeps failing) the execution is failed for good: the job is
+  // degraded, and only a new version, a forced re-rollout or a manual rollback runs it again.
+  for (RestartPolicy policy : {RestartPolicy::kNever, RestartPolicy::kOnFailure}) {
+    JobSpec spec = PipelineSpec(RolloutStrategy::kRolling);
+    spec.restart_policy = policy;
+    spec.rollout.max_parallel = 100;
+    World w(spec, 2);
+    w.Step();
+    w.ReportAll("running", "healthy");
+    w.Step();
+    ASSERT_EQ(w.rollout.phase, "succeeded");
+    w.Report("n000", "running", "healthy", 2);  // restarted twice on the node: still fine
+    w.Step();
+    EXPECT_EQ(w.job.state, "running");
+    w.Report("n000", "failed");
+    Plan p = w.Step();
+    EXPECT_TRUE(p.create.empty());
+    EXPECT_EQ(w.job.state, "degraded");
+    p = w.Step();
+    EXPECT_TRUE(p.create.empty()) << "not re-created on the next reconcile either";
+  }
+}
+
+TEST(DecideRolling, ANewerVersionSupersedesTheRolloutInProgress) {
+  World w(PipelineSpec(RolloutStrategy::kRolling), 10);
+  w.job.spec.rollout.max_parallel = 100;
+  w.Step();
+  w.ReportAll("running", "healthy");
+  w.Step();
+  ASSERT_EQ(w.job.stable_version, 1);
+  JobSpec v2 = w.job.spec;
+  v2.description = "v2";
+  v2.rollout.max_parallel = 20;
+  w.Update(v2);
+  w.Settle();
+  w.AckStops();
+  w.Settle();
+  ASSERT_EQ(CountVersion(w.Running(), 2), 2);
+  JobSpec v3 = v2;
+  v3.description = "v3";
+  w.Update(v3);  // the PUT writes a new rollout: the v2 rollout is over
+  w.Settle();
+  EXPECT_EQ(w.rollout.to_version, 3);
+  EXPECT_EQ(w.rollout.from_version, 1);
+  w.AckStops();
+  w.Settle();
+  std::map<std::string, int> running = w.Running();
+  EXPECT_EQ(CountVersion(running, 2), 0) << "no node keeps the superseded version";
+  EXPECT_EQ(CountVersion(running, 3), 2) << "the first wave of the new rollout";
+  EXPECT_EQ(CountVersion(running, 1), 8) << "the others run the stable version";
+  for (const auto& [node, n] : w.ActiveCount()) EXPECT_LE(n, 1) << node;
+}
+
 // ---- one-shot types and timeouts ----
 
 TEST(DecideUpdate, RunsOncePerNodePerVersion) {
