@@ -6,6 +6,26 @@
 namespace drover::controller {
 namespace {
 
+bool Terminal(const std::string& state) {
+  return state == "completed" || state == "failed" || state == "stopped";
+}
+
+ExecutionChange ChangeOf(const ExecutionRecord* prev, const ExecutionRecord* next) {
+  const ExecutionRecord& any = next ? *next : *prev;
+  ExecutionChange c;
+  c.id = any.id;
+  c.job_id = any.job_id;
+  c.node_id = any.node_id;
+  c.created = prev == nullptr;
+  c.deleted = next == nullptr;
+  c.assignment_changed = prev == nullptr || next == nullptr ||
+                         prev->desired_state != next->desired_state ||
+                         Terminal(prev->state) != Terminal(next->state);
+  c.started = next && (next->state == "starting" || next->state == "running");
+  c.restarts = next ? next->restarts : 0;
+  return c;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -69,8 +89,8 @@ Status JobCache::ListAndWatch() {
     for (auto& [id, entry] : old) {
       for (auto& [eid, e] : entry.executions) {
         if (!execution_job_.count(eid) && handlers_.execution_changed) {
-          ExecutionRecord prev = e.value;
-          after.push_back([this, prev] { handlers_.execution_changed(&prev, nullptr); });
+          ExecutionChange c = ChangeOf(&e.value, nullptr);
+          after.push_back([this, c] { handlers_.execution_changed(c); });
         }
       }
       if (!jobs_.count(id) && handlers_.job_changed) {
@@ -81,8 +101,8 @@ Status JobCache::ListAndWatch() {
       if (handlers_.job_changed) after.push_back([this, id = id] { handlers_.job_changed(id); });
       if (handlers_.execution_changed) {
         for (auto& [eid, e] : entry.executions) {
-          ExecutionRecord next = e.value;
-          after.push_back([this, next] { handlers_.execution_changed(nullptr, &next); });
+          ExecutionChange c = ChangeOf(nullptr, &e.value);
+          after.push_back([this, c] { handlers_.execution_changed(c); });
         }
       }
     }
@@ -215,10 +235,8 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
     execution_job_[eid] = job_id;
     by_node_[v.value.node_id].insert(eid);
     if (after && handlers_.execution_changed) {
-      ExecutionRecord next = v.value;
-      after->push_back([this, prev, next] {
-        handlers_.execution_changed(prev ? &*prev : nullptr, &next);
-      });
+      ExecutionChange c = ChangeOf(prev ? &*prev : nullptr, &v.value);
+      after->push_back([this, c] { handlers_.execution_changed(c); });
     }
   }
 }
@@ -241,8 +259,8 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
           if (n->second.empty()) by_node_.erase(n);
         }
         if (after && handlers_.execution_changed) {
-          ExecutionRecord prev = e.value;
-          after->push_back([this, prev] { handlers_.execution_changed(&prev, nullptr); });
+          ExecutionChange c = ChangeOf(&e.value, nullptr);
+          after->push_back([this, c] { handlers_.execution_changed(c); });
         }
       }
       jobs_.erase(it);
@@ -284,7 +302,8 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
       if (n->second.empty()) by_node_.erase(n);
     }
     if (after && handlers_.execution_changed) {
-      after->push_back([this, prev] { handlers_.execution_changed(&prev, nullptr); });
+      ExecutionChange c = ChangeOf(&prev, nullptr);
+      after->push_back([this, c] { handlers_.execution_changed(c); });
     }
   }
 }

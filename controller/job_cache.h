@@ -39,11 +39,25 @@ struct JobSnapshot {
   std::vector<Versioned<ExecutionRecord>> executions;
 };
 
+// What changed about one execution (kept small: a 100,000-execution transaction makes as many).
+struct ExecutionChange {
+  std::string id;
+  std::string job_id;
+  std::string node_id;
+  bool created = false;
+  bool deleted = false;
+  // The node's assignment list changes: created, deleted, desired_state changed, or it became
+  // terminal.
+  bool assignment_changed = false;
+  bool started = false;  // its state is starting or running
+  int restarts = 0;
+};
+
 struct CacheHandlers {
   // A job or its rollout was created, changed or deleted (job id).
   std::function<void(const std::string& job_id)> job_changed;
-  // An execution was created, changed or deleted; `prev` is null on create, `next` on delete.
-  std::function<void(const ExecutionRecord* prev, const ExecutionRecord* next)> execution_changed;
+  // An execution was created, changed or deleted.
+  std::function<void(const ExecutionChange& change)> execution_changed;
 };
 
 class JobCache {

@@ -52,9 +52,7 @@ JobController::JobController(store::Store& store, const Clock& clock, NodeRegist
         return q;
       }()),
       cache_(store, CacheHandlers{[this](const std::string& id) { Enqueue(id); },
-                                  [this](const ExecutionRecord* prev, const ExecutionRecord* next) {
-                                    OnExecutionChanged(prev, next);
-                                  }}) {}
+                                  [this](const ExecutionChange& c) { OnExecutionChanged(c); }}) {}
 
 JobController::~JobController() { Stop(); }
 
@@ -97,30 +95,25 @@ void JobController::Enqueue(const std::string& job_id) {
   if (metrics_) metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
 }
 
-void JobController::OnExecutionChanged(const ExecutionRecord* prev, const ExecutionRecord* next) {
-  const ExecutionRecord& any = next ? *next : *prev;
+void JobController::OnExecutionChanged(const ExecutionChange& c) {
   {
     std::lock_guard<std::mutex> lock(timing_mu_);
-    if (next == nullptr) {
-      timing_.erase(any.id);
-    } else if (!timing_.count(any.id)) {
+    if (c.deleted) {
+      timing_.erase(c.id);
+    } else if (!timing_.count(c.id)) {
       ExecutionTiming t;
       t.first_seen = clock_.Now();
-      if (next->state == "starting" || next->state == "running") {
+      if (c.started) {
         t.started = t.first_seen;
-        t.restarts_at_start = next->restarts;
+        t.restarts_at_start = c.restarts;
       }
-      timing_[any.id] = t;
+      timing_[c.id] = t;
     }
   }
   // The node's assignment list changes when an execution appears, goes, is asked to stop, or
   // becomes terminal; pure status changes leave it alone.
-  bool assignment_changed = prev == nullptr || next == nullptr ||
-                            prev->desired_state != next->desired_state ||
-                            IsTerminalExecutionState(prev->state) !=
-                                IsTerminalExecutionState(next->state);
-  if (assignment_changed) nodes_.NotifyAssignmentsChanged(any.node_id);
-  Enqueue(any.job_id);
+  if (c.assignment_changed) nodes_.NotifyAssignmentsChanged(c.node_id);
+  Enqueue(c.job_id);
 }
 
 void JobController::OnNodeChanged(const NodeChange& change) {

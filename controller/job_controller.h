@@ -92,7 +92,7 @@ class JobController {
   };
 
   void Enqueue(const std::string& job_id);
-  void OnExecutionChanged(const ExecutionRecord* prev, const ExecutionRecord* next);
+  void OnExecutionChanged(const ExecutionChange& change);
   void OnNodeChanged(const NodeChange& change);
   void WorkerLoop();
   void ResyncLoop();

@@ -155,7 +155,10 @@ void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
       if (HasPrefix(event.kv.key, watcher->prefix)) batch.events.push_back(event);
     }
     if (batch.events.empty()) continue;
-    if (watcher->live_events + batch.events.size() > core_->options.max_buffered_events) {
+    // A watcher is never dropped for one large revision (a transaction that places a job on
+    // 100,000 nodes is one revision): only for a backlog of several beyond the limit.
+    if (!watcher->live.empty() &&
+        watcher->live_events + batch.events.size() > core_->options.max_buffered_events) {
       watcher->live.clear();
       watcher->live_events = 0;
       watcher->replay_after = watcher->replay_through;

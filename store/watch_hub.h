@@ -32,7 +32,8 @@ using HistoryReader = std::function<Result<HistoryPage>(std::string_view prefix,
 
 struct WatchHubOptions {
   // Undelivered live events one watch may hold. Beyond it the watch ends with kUnavailable
-  // ("fell behind, re-list") instead of slowing writers down or growing without bound.
+  // ("fell behind, re-list") instead of slowing writers down or growing without bound. One
+  // revision alone is always delivered, however large.
   size_t max_buffered_events = 100'000;
   // Events read from history per HistoryReader call.
   size_t history_page_events = 1'000;

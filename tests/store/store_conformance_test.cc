@@ -676,6 +676,22 @@ TEST_P(StoreConformanceTest, CallbackThatCallsGetListAndCommitDoesNotDeadlock) {
   EXPECT_EQ(store().CurrentRevision(), 4);
 }
 
+TEST_P(StoreConformanceTest, OneRevisionLargerThanTheWatchBufferIsStillDelivered) {
+  store_.reset();
+  store_ = factory_->Open({.watch_buffer_events = 10});
+  ASSERT_NE(store_, nullptr);
+  WatchRecorder recorder;
+  auto handle = MustWatch("/big/", 0, recorder);
+  Transaction txn;
+  for (int i = 0; i < 50; ++i) {
+    txn.success.push_back(Operation::Put("/big/" + std::to_string(i), "v"));
+  }
+  Result<TransactionResult> r = store().Commit(txn);
+  ASSERT_TRUE(r.ok() && r->succeeded);
+  ASSERT_TRUE(recorder.WaitForEvents(50));
+  EXPECT_FALSE(recorder.final_status().has_value()) << "one large transaction is no backlog";
+}
+
 TEST_P(StoreConformanceTest, SlowWatcherIsEndedWithUnavailableInsteadOfBlockingWriters) {
   store_.reset();
   store_ = factory_->Open({.watch_buffer_events = 10});
