@@ -1,5 +1,7 @@
 #include "controller/job_cache.h"
 
+#include <algorithm>
+
 #include "api/job_codec.h"
 #include "controller/keys.h"
 
@@ -81,14 +83,15 @@ Status JobCache::ListAndWatch() {
     std::unordered_map<std::string, JobEntry> old;
     old.swap(jobs_);
     job_key_to_id_.clear();
-    execution_job_.clear();
     by_node_.clear();
     orphan_rollouts_.clear();
     orphan_executions_.clear();
     for (const store::KeyValue& kv : all) ApplyPut(kv, nullptr);
     for (auto& [id, entry] : old) {
+      auto now = jobs_.find(id);
       for (auto& [eid, e] : entry.executions) {
-        if (!execution_job_.count(eid) && handlers_.execution_changed) {
+        const bool still = now != jobs_.end() && now->second.executions.count(eid);
+        if (!still && handlers_.execution_changed) {
           ExecutionChange c = ChangeOf(&e.value, nullptr);
           after.push_back([this, c] { handlers_.execution_changed(c); });
         }
@@ -192,7 +195,11 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
       orphan_rollouts_.erase(o);
     }
     if (auto o = orphan_executions_.find(id); o != orphan_executions_.end()) {
-      for (auto& [eid, e] : o->second) entry.executions[eid] = std::move(e);
+      for (auto& [eid, e] : o->second) {
+        UnindexNode(&e);
+        auto [it, inserted] = entry.executions.insert_or_assign(eid, std::move(e));
+        IndexNode(&it->second);
+      }
       orphan_executions_.erase(o);
     }
     if (after && handlers_.job_changed) after->push_back([this, id] { handlers_.job_changed(id); });
@@ -230,10 +237,11 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
     if (auto e = bucket.find(eid); e != bucket.end()) {
       if (e->second.mod_revision > kv.mod_revision) return;
       prev = e->second.value;
+      e->second = v;  // in place: the node index keeps pointing at it
+    } else {
+      auto [it, inserted] = bucket.emplace(eid, v);
+      IndexNode(&it->second);
     }
-    bucket[eid] = v;
-    execution_job_[eid] = job_id;
-    by_node_[v.value.node_id].insert(eid);
     if (after && handlers_.execution_changed) {
       ExecutionChange c = ChangeOf(prev ? &*prev : nullptr, &v.value);
       after->push_back([this, c] { handlers_.execution_changed(c); });
@@ -252,12 +260,7 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     auto it = jobs_.find(id);
     if (it != jobs_.end()) {
       for (auto& [eid, e] : it->second.executions) {
-        execution_job_.erase(eid);
-        auto n = by_node_.find(e.value.node_id);
-        if (n != by_node_.end()) {
-          n->second.erase(eid);
-          if (n->second.empty()) by_node_.erase(n);
-        }
+        UnindexNode(&e);
         if (after && handlers_.execution_changed) {
           ExecutionChange c = ChangeOf(&e.value, nullptr);
           after->push_back([this, c] { handlers_.execution_changed(c); });
@@ -277,13 +280,12 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     return;
   }
   if (StartsWith(key, keys::kExecutions)) {
-    size_t slash = key.rfind('/');
+    // /drover/executions/{job id}/{execution id}
+    const std::string rest = key.substr(keys::kExecutions.size());
+    const size_t slash = rest.find('/');
     if (slash == std::string::npos) return;
-    std::string eid = key.substr(slash + 1);
-    auto j = execution_job_.find(eid);
-    if (j == execution_job_.end()) return;
-    std::string job_id = j->second;
-    execution_job_.erase(j);
+    const std::string job_id = rest.substr(0, slash);
+    const std::string eid = rest.substr(slash + 1);
     auto it = jobs_.find(job_id);
     std::unordered_map<std::string, Versioned<ExecutionRecord>>* bucket = nullptr;
     if (it != jobs_.end()) {
@@ -293,19 +295,26 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     }
     if (bucket == nullptr) return;
     auto e = bucket->find(eid);
-    if (e == bucket->end()) return;
-    ExecutionRecord prev = e->second.value;
+    if (e == bucket->end() || e->second.mod_revision > revision) return;
+    ExecutionChange c = ChangeOf(&e->second.value, nullptr);
+    UnindexNode(&e->second);
     bucket->erase(e);
-    auto n = by_node_.find(prev.node_id);
-    if (n != by_node_.end()) {
-      n->second.erase(eid);
-      if (n->second.empty()) by_node_.erase(n);
-    }
     if (after && handlers_.execution_changed) {
-      ExecutionChange c = ChangeOf(&prev, nullptr);
       after->push_back([this, c] { handlers_.execution_changed(c); });
     }
   }
+}
+
+void JobCache::IndexNode(const Versioned<ExecutionRecord>* e) {
+  by_node_[e->value.node_id].push_back(e);
+}
+
+void JobCache::UnindexNode(const Versioned<ExecutionRecord>* e) {
+  auto n = by_node_.find(e->value.node_id);
+  if (n == by_node_.end()) return;
+  auto& list = n->second;
+  list.erase(std::remove(list.begin(), list.end(), e), list.end());
+  if (list.empty()) by_node_.erase(n);
 }
 
 int64_t JobCache::Revision() const {
@@ -357,16 +366,24 @@ std::optional<int> JobCache::PriorityOf(const std::string& job_id) const {
   return it->second.job.value.spec.priority;
 }
 
-std::optional<Versioned<ExecutionRecord>> JobCache::Execution(
-    const std::string& execution_id) const {
+std::optional<Versioned<ExecutionRecord>> JobCache::Execution(const std::string& execution_id,
+                                                              const std::string& job_id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  auto j = execution_job_.find(execution_id);
-  if (j == execution_job_.end()) return std::nullopt;
-  auto it = jobs_.find(j->second);
-  if (it == jobs_.end()) return std::nullopt;
-  auto e = it->second.executions.find(execution_id);
-  if (e == it->second.executions.end()) return std::nullopt;
-  return e->second;
+  auto find_in = [&](const JobEntry& entry) -> std::optional<Versioned<ExecutionRecord>> {
+    auto e = entry.executions.find(execution_id);
+    if (e == entry.executions.end()) return std::nullopt;
+    return e->second;
+  };
+  if (!job_id.empty()) {
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) {
+      if (auto e = find_in(it->second)) return e;
+    }
+  }
+  for (const auto& [id, entry] : jobs_) {
+    if (auto e = find_in(entry)) return e;
+  }
+  return std::nullopt;
 }
 
 std::vector<ExecutionRecord> JobCache::ExecutionsOnNode(const std::string& node_id) const {
@@ -374,14 +391,8 @@ std::vector<ExecutionRecord> JobCache::ExecutionsOnNode(const std::string& node_
   std::vector<ExecutionRecord> out;
   auto n = by_node_.find(node_id);
   if (n == by_node_.end()) return out;
-  for (const std::string& eid : n->second) {
-    auto j = execution_job_.find(eid);
-    if (j == execution_job_.end()) continue;
-    auto it = jobs_.find(j->second);
-    if (it == jobs_.end()) continue;
-    auto e = it->second.executions.find(eid);
-    if (e != it->second.executions.end()) out.push_back(e->second.value);
-  }
+  out.reserve(n->second.size());
+  for (const Versioned<ExecutionRecord>* e : n->second) out.push_back(e->value);
   return out;
 }
 
@@ -390,10 +401,7 @@ std::vector<std::string> JobCache::JobsOnNode(const std::string& node_id) const 
   std::vector<std::string> out;
   auto n = by_node_.find(node_id);
   if (n == by_node_.end()) return out;
-  for (const std::string& eid : n->second) {
-    auto j = execution_job_.find(eid);
-    if (j != execution_job_.end()) out.push_back(j->second);
-  }
+  for (const Versioned<ExecutionRecord>* e : n->second) out.push_back(e->value.job_id);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

@@ -87,7 +87,9 @@ class JobCache {
   std::vector<JobIndexEntry> JobIndex() const;
   std::optional<int> PriorityOf(const std::string& job_id) const;
 
-  std::optional<Versioned<ExecutionRecord>> Execution(const std::string& execution_id) const;
+  // One execution; give its job id when known (a heartbeat does), else every job is searched.
+  std::optional<Versioned<ExecutionRecord>> Execution(const std::string& execution_id,
+                                                      const std::string& job_id = "") const;
   // Every execution on a node (any job), current values.
   std::vector<ExecutionRecord> ExecutionsOnNode(const std::string& node_id) const;
   // Job ids with an execution on the node.
@@ -121,6 +123,8 @@ class JobCache {
   void ApplyDelete(const std::string& key, int64_t revision,
                    std::vector<std::function<void()>>* after);
   void OnWatch(const std::vector<store::Event>& events, const Status& status);
+  void IndexNode(const Versioned<ExecutionRecord>* e);
+  void UnindexNode(const Versioned<ExecutionRecord>* e);
   void RelistLoop();
 
   store::Store& store_;
@@ -128,8 +132,9 @@ class JobCache {
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, JobEntry> jobs_;                      // by job id
   std::unordered_map<std::string, std::string> job_key_to_id_;          // store key -> job id
-  std::unordered_map<std::string, std::string> execution_job_;          // execution id -> job id
-  std::unordered_map<std::string, std::unordered_set<std::string>> by_node_;  // node -> exec ids
+  // node -> its executions, pointing into the jobs' maps (an execution's node never changes;
+  // map nodes do not move, so the pointers stay valid until the execution is erased)
+  std::unordered_map<std::string, std::vector<const Versioned<ExecutionRecord>*>> by_node_;
   // rollouts and executions may arrive before their job (watch order is by key within a
   // revision); they wait here until it does.
   std::unordered_map<std::string, Versioned<RolloutRecord>> orphan_rollouts_;

@@ -1,5 +1,7 @@
 #include "controller/job_controller.h"
 
+#include <malloc.h>
+
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -129,13 +131,13 @@ void JobController::OnNodeChanged(const NodeChange& change) {
   for (const std::string& id : jobs) Enqueue(id);
 }
 
-Observed JobController::Observe(const JobSnapshot& snapshot, const JobSpec& spec) {
+Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
   Observed observed;
   std::unordered_set<std::string> with_executions;
   observed.executions.reserve(snapshot.executions.size());
-  for (const auto& e : snapshot.executions) {
+  for (auto& e : snapshot.executions) {
     with_executions.insert(e.value.node_id);
-    observed.executions.push_back(e.value);
+    observed.executions.push_back(std::move(e.value));
   }
   Result<NodeSelector> selector = NodeSelector::Create(spec.selector);
   nodes_.ForEachNode([&](const NodeRecord& record, std::string_view state) {
@@ -191,6 +193,10 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   }
   if (!snapshot->rollout) return outcome;
   const JobRecord& job = snapshot->job.value;
+  std::unordered_map<std::string, int64_t> revisions;
+  revisions.reserve(snapshot->executions.size());
+  for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
+  const bool large = snapshot->executions.size() > 20'000;
   Observed observed = Observe(*snapshot, job.spec);
   outcome.plan =
       Decide(job, snapshot->rollout->value, observed, clock_.Now(), clock_.WallTime());
@@ -204,9 +210,6 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
       {job_key, store::Compare::Target::kModRevision, snapshot->job.mod_revision});
   txn.compares.push_back({keys::Rollout(job.id), store::Compare::Target::kModRevision,
                           snapshot->rollout->mod_revision});
-  std::unordered_map<std::string, int64_t> revisions;
-  for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
-
   JobRecord next_job = plan.job ? *plan.job : job;
   next_job.event_sequence = job.event_sequence;
   for (EventRecord& e : plan.events) {
@@ -260,6 +263,8 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   }
   // Let the cache see our own write before the next reconcile of this job reads it.
   cache_.WaitForRevision(committed->revision, std::chrono::milliseconds(2000));
+  // A large job's observation, plan and transaction were hundreds of MB: give them back.
+  if (large) malloc_trim(0);
   return outcome;
 }
 
@@ -324,10 +329,14 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
     auto id_it = item.find("execution_id");
     if (id_it == item.end() || !id_it->is_string()) continue;
     const std::string id = id_it->get<std::string>();
-    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id);
+    const std::string job_hint = item.contains("job_id") && item["job_id"].is_string()
+                                     ? item["job_id"].get<std::string>()
+                                     : std::string();
+    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id, job_hint);
     if (!cached || cached->value.node_id != node_id) continue;  // not ours: never assigned here
     reported.insert(id);
     ObservedState o;
+    o.job_id = cached->value.job_id;
     o.state = item.value("state", std::string());
     if (!IsKnownState(o.state)) continue;
     o.health = item.contains("health") && item["health"].is_string()
@@ -363,6 +372,7 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
   for (const ExecutionRecord& e : cache_.ExecutionsOnNode(node_id)) {
     if (reported.count(e.id) || IsTerminalExecutionState(e.state)) continue;
     ObservedState o;
+    o.job_id = e.job_id;
     o.restarts = e.restarts;
     o.exit_code = e.exit_code;
     o.health = e.health;
@@ -413,7 +423,7 @@ void JobController::FlushStatus() {
     std::vector<store::Operation> ops;
   };
   auto build = [&](const std::string& id, const ObservedState& o) -> std::optional<Write> {
-    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id);
+    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id, o.job_id);
     if (!cached) return std::nullopt;
     ExecutionRecord merged = cached->value;
     bool changed = Merge(o, &merged);

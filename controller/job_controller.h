@@ -83,6 +83,7 @@ class JobController {
 
  private:
   struct ObservedState {
+    std::string job_id;
     std::string state;
     std::string health;
     std::optional<int> exit_code;
@@ -99,7 +100,8 @@ class JobController {
   void StatusLoop();
   // Merges `observed` into `record`; false when nothing would change.
   bool Merge(const ObservedState& observed, ExecutionRecord* record) const;
-  Observed Observe(const JobSnapshot& snapshot, const JobSpec& spec);
+  // Moves the snapshot's execution records into the observation.
+  Observed Observe(JobSnapshot& snapshot, const JobSpec& spec);
 
   store::Store& store_;
   const Clock& clock_;
