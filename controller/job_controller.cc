@@ -280,6 +280,15 @@ void JobController::WorkerLoop() {
   while (true) {
     std::optional<WorkQueue::Item> item = queue_.Get();
     if (!item) return;
+    {
+      // shutting down: hand back what is still queued without working on it (the next
+      // controller reconciles everything at start)
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stopping_) {
+        queue_.Done(item->key);
+        continue;
+      }
+    }
     if (metrics_) {
       metrics_->ObserveWorkqueueQueueDuration(item->queued_seconds);
       metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));

@@ -96,7 +96,7 @@ std::string AuthIntegration::setup_error_;
 std::string AuthIntegration::staging_job_id_;
 
 TEST_F(AuthIntegration, RequestWithoutTokenIs401WithWwwAuthenticate) {
-  const int64_t before = StoreRevision(*controller_);
+  const int64_t before = testing::WaitForQuietStore(controller_->port());
   for (const auto& [method, path, body] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
            {"GET", "/api/v1/jobs", ""},
@@ -136,7 +136,7 @@ TEST_F(AuthIntegration, HealthzReadyzAndVersionNeedNoToken) {
 }
 
 TEST_F(AuthIntegration, ReaderCannotPut) {
-  const int64_t before = StoreRevision(*controller_);
+  const int64_t before = testing::WaitForQuietStore(controller_->port());
   HttpReply reply = As(kReaderProd, "PUT", "/api/v1/jobs", Spec("read-only", "prod").dump());
   EXPECT_EQ(reply.status, 403);
   EXPECT_TRUE(IsErrorBody(reply, "forbidden"));
@@ -177,7 +177,7 @@ TEST_F(AuthIntegration, WriterPutsInItsNamespaceOnly) {
   HttpReply created = As(kWriterProd, "PUT", "/api/v1/jobs", Spec("writer-made", "prod").dump());
   EXPECT_EQ(created.status, 201) << created.body;
 
-  const int64_t before = StoreRevision(*controller_);
+  const int64_t before = testing::WaitForQuietStore(controller_->port());
   for (const Json& spec : {Spec("writer-made", "staging"), [] {
                              Json bare = Spec("writer-made", "default");
                              bare.erase("namespace");  // the default namespace
@@ -230,7 +230,7 @@ TEST_F(AuthIntegration, NonAgentRolesCannotRegisterNodes) {
 TEST_F(AuthIntegration, AdminCanCordonANodeAndAWriterCannot) {
   ASSERT_EQ(As(kAgentA, "POST", "/api/v1/agent/register", Registration("cordon-me").dump()).status,
             200);
-  const int64_t before = StoreRevision(*controller_);
+  const int64_t before = testing::WaitForQuietStore(controller_->port());
   for (const char* token : {kWriterProd, kReaderAll, kAgentA}) {
     HttpReply refused = As(token, "POST", "/api/v1/nodes/cordon-me/cordon");
     EXPECT_EQ(refused.status, 403);
@@ -252,7 +252,7 @@ TEST_F(AuthIntegration, AdminCanCordonANodeAndAWriterCannot) {
 TEST_F(AuthIntegration, NodeIdIsBoundToTheAgentTokenThatRegisteredIt) {
   ASSERT_EQ(As(kAgentA, "POST", "/api/v1/agent/register", Registration("bound-node").dump()).status,
             200);
-  const int64_t before = StoreRevision(*controller_);
+  const int64_t before = testing::WaitForQuietStore(controller_->port());
 
   HttpReply heartbeat = As(kAgentB, "POST", "/api/v1/agent/heartbeat",
                            Json{{"node_id", "bound-node"}, {"executions", Json::array()}}.dump());
