@@ -24,6 +24,7 @@ ExecutionChange ChangeOf(const ExecutionRecord* prev, const ExecutionRecord* nex
                          prev->desired_state != next->desired_state ||
                          Terminal(prev->state) != Terminal(next->state);
   c.started = next && (next->state == "starting" || next->state == "running");
+  c.terminal = next == nullptr || Terminal(next->state);
   c.restarts = next ? next->restarts : 0;
   return c;
 }

@@ -49,7 +49,8 @@ struct ExecutionChange {
   // The node's assignment list changes: created, deleted, desired_state changed, or it became
   // terminal.
   bool assignment_changed = false;
-  bool started = false;  // its state is starting or running
+  bool started = false;   // its state is starting or running
+  bool terminal = false;  // completed, failed or stopped (or deleted)
   int restarts = 0;
 };
 

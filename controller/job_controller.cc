@@ -100,9 +100,9 @@ void JobController::Enqueue(const std::string& job_id) {
 void JobController::OnExecutionChanged(const ExecutionChange& c) {
   {
     std::lock_guard<std::mutex> lock(timing_mu_);
-    if (c.deleted) {
-      timing_.erase(c.id);
-    } else if (!timing_.count(c.id)) {
+    if (c.deleted || c.terminal) {
+      timing_.erase(c.id);  // a terminal execution has no deadline left
+    } else if (c.created && !timing_.count(c.id)) {
       ExecutionTiming t;
       t.first_seen = clock_.Now();
       if (c.started) {
@@ -152,9 +152,23 @@ Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
     observed.nodes.push_back(std::move(f));
   });
   const MonoTime now = clock_.Now();
+  // Timings matter while a rollout runs (deadlines, health intervals) and for jobs with
+  // timeouts; a settled job without timeouts keeps none, which saves ~150 B per execution.
+  const Timeouts& to = spec.timeouts;
+  const bool timed = to.queue_timeout > 0 || to.execution_timeout > 0 || to.total_timeout > 0 ||
+                     !snapshot.rollout || !IsTerminalPhase(snapshot.rollout->value.phase);
   std::lock_guard<std::mutex> lock(timing_mu_);
   observed.timing.reserve(observed.executions.size());
+  if (!timed) {
+    for (const ExecutionRecord& e : observed.executions) timing_.erase(e.id);
+    observed.timing.assign(observed.executions.size(), ExecutionTiming{});
+  }
   for (const ExecutionRecord& e : observed.executions) {
+    if (!timed) break;
+    if (IsTerminalExecutionState(e.state)) {
+      observed.timing.push_back({});
+      continue;
+    }
     auto [it, inserted] = timing_.try_emplace(e.id);
     if (inserted) {
       it->second.first_seen = now;
@@ -363,13 +377,13 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
     }
     if (item.contains("results") && item["results"].is_array()) o.results = item["results"];
     {
+      // only executions whose job still needs their timings have an entry (see Observe)
       std::lock_guard<std::mutex> lock(timing_mu_);
-      ExecutionTiming& t = timing_[id];
-      if (t.first_seen == MonoTime{}) t.first_seen = now;
-      if ((o.state == "starting" || o.state == "running") &&
-          (!t.started || o.restarts != t.restarts_at_start)) {
-        t.started = now;
-        t.restarts_at_start = o.restarts;
+      auto t = timing_.find(id);
+      if (t != timing_.end() && (o.state == "starting" || o.state == "running") &&
+          (!t->second.started || o.restarts != t->second.restarts_at_start)) {
+        t->second.started = now;
+        t->second.restarts_at_start = o.restarts;
       }
     }
     ExecutionRecord merged = cached->value;
