@@ -111,13 +111,13 @@ Status JobCache::ListAndWatch() {
       }
     }
   }
+  for (auto& f : after) f();
   {
     std::lock_guard<std::mutex> lock(revision_mu_);
     revision_ = std::max(revision_, from);
     needs_relist_ = false;
   }
   revision_cv_.notify_all();
-  for (auto& f : after) f();
   watch_.reset();
   Result<std::unique_ptr<store::WatchHandle>> watch = store_.Watch(
       keys::kRoot, from,
@@ -145,12 +145,14 @@ void JobCache::OnWatch(const std::vector<store::Event>& events, const Status& st
       revision = std::max(revision, e.kv.mod_revision);
     }
   }
+  // Handlers first, then the revision: whoever waits for a revision (WaitForRevision) also sees
+  // what the handlers did for it (queued jobs, woken long polls, timings).
+  for (auto& f : after) f();
   {
     std::lock_guard<std::mutex> lock(revision_mu_);
     revision_ = std::max(revision_, revision);
   }
   revision_cv_.notify_all();
-  for (auto& f : after) f();
 }
 
 void JobCache::RelistLoop() {

@@ -100,9 +100,16 @@ void JobController::Enqueue(const std::string& job_id) {
 void JobController::OnExecutionChanged(const ExecutionChange& c) {
   {
     std::lock_guard<std::mutex> lock(timing_mu_);
+    auto known = timing_.find(c.id);
     if (c.deleted || c.terminal) {
       timing_.erase(c.id);  // a terminal execution has no deadline left
-    } else if (c.created && !timing_.count(c.id)) {
+    } else if (known != timing_.end()) {
+      // the heartbeat that reported it running may have come before its entry existed
+      if (c.started && !known->second.started) {
+        known->second.started = clock_.Now();
+        known->second.restarts_at_start = c.restarts;
+      }
+    } else if (c.created) {
       ExecutionTiming t;
       t.first_seen = clock_.Now();
       if (c.started) {
