@@ -398,7 +398,11 @@ ApiAnswer JobService::ListOfJob(const std::string& ref, const std::string& ns,
                                 std::string (*prefix_of)(std::string_view job_id)) {
   Result<StoredJob> found = Find(ref, ns);
   if (!found.ok()) return ErrorFrom(found.status());
-  Result<store::RangeResult> list = store_.List(prefix_of(found->job.id));
+  return ValuesUnder(prefix_of(found->job.id));
+}
+
+ApiAnswer JobService::ValuesUnder(const std::string& prefix) {
+  Result<store::RangeResult> list = store_.List(prefix);
   if (!list.ok()) return ErrorFrom(list.status());
   Json items = Json::array();
   for (const store::KeyValue& kv : list->items) {
@@ -488,15 +492,9 @@ ApiAnswer JobService::Executions(const std::string& ref, const std::string& ns,
 }
 
 ApiAnswer JobService::Results(const StoredJob& stored) {
-  Result<store::RangeResult> list = store_.List(keys::ResultsOf(stored.job.id));
-  if (!list.ok()) return ErrorFrom(list.status());
-  Json items = Json::array();
-  for (const store::KeyValue& kv : list->items) {
-    Result<Json> json = ParseValue(kv);
-    if (!json.ok()) return ErrorFrom(json.status());
-    items.push_back(*json);
-  }
-  return {200, {{"items", items}, {"job_id", stored.job.id}, {"next_token", nullptr}}};
+  ApiAnswer answer = ValuesUnder(keys::ResultsOf(stored.job.id));
+  if (answer.status == 200) answer.body["job_id"] = stored.job.id;
+  return answer;
 }
 
 ApiAnswer JobService::Events(const std::string& ref, const std::string& ns) {

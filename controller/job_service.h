@@ -82,6 +82,8 @@ class JobService {
   // The stored JSON values under one of the job's prefixes (versions, events), in key order.
   ApiAnswer ListOfJob(const std::string& ref, const std::string& ns,
                       std::string (*prefix_of)(std::string_view job_id));
+  // `{items, next_token}` of the JSON values under a store prefix, in key order.
+  ApiAnswer ValuesUnder(const std::string& prefix);
 
   store::Store& store_;
   const Clock& clock_;
