@@ -446,6 +446,12 @@ class Decider {
     const RolloutStrategy strategy = policy().strategy;
     std::vector<int> live = r_.wave_size > 0 ? LiveTargets() : std::vector<int>{};
     if (live.empty()) {
+      if (r_.phase != kPhaseProgressing) {
+        // paused (or halted) before any node matched: a human's move comes first
+        plan_.waiting = Waiting::kHuman;
+        PlaceStableElsewhere({});
+        return;
+      }
       live = InitialTargets();
       if (live.empty()) {
         WaitForNodes();

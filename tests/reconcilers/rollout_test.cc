@@ -305,6 +305,20 @@ TEST(DecideRolling, HaltWinsOverPause) {
   EXPECT_EQ(w.rollout.phase, "failed");
 }
 
+TEST(DecideRolling, APausedRolloutWithNoNodeStaysPausedNotQueued) {
+  World w(PipelineSpec(RolloutStrategy::kRolling));
+  w.Step();
+  ASSERT_EQ(w.job.state, "queued");
+  w.rollout = *ApplyRolloutControl(w.rollout, RolloutControl::kPause, std::nullopt, {}, "t");
+  w.job.state = "rollout_paused";  // as the control route writes it
+  Plan p = w.Step();
+  EXPECT_EQ(w.job.state, "rollout_paused");
+  EXPECT_EQ(p.waiting, Waiting::kHuman);
+  w.AddNode("n1");
+  p = w.Step();
+  EXPECT_TRUE(p.create.empty()) << "paused: no node gets the version";
+}
+
 // ---- offline, joining, draining ----
 
 TEST(DecideRolling, OfflineBeforeDispatchIsSkippedAndCaughtUpOnReturn) {
