@@ -56,9 +56,9 @@ struct RolloutRecord {
   std::vector<std::string> targets;  // T0, in rollout order (kept in the store, not in status)
   int wave_size = 0;                 // W
   std::string paused_from;           // the phase a pause interrupted
-  int64_t rollout_id = 0;   // unique per job and rollout (the job's event sequence at its start)
-  int attempt = 0;          // bumped by "resume" after a halt: failed nodes are tried again
-  bool promoted = false;    // canary: the canary wave was promoted (by hand or automatically)
+  int64_t rollout_id = 0;  // unique per job and rollout (the job's event sequence at its start)
+  int attempt = 0;         // bumped by "resume" after a halt: failed nodes are tried again
+  bool promoted = false;   // canary: the canary wave was promoted (by hand or automatically)
   std::string rollback_reason;  // why it is rolling back: failure_budget, canary, operator
   std::string started_at;
   std::string completed_at;

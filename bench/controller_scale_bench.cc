@@ -171,35 +171,36 @@ int Placement(const Options& o) {
       },
       300s, 50ms);
   const double t_stored = Seconds(Clock::now() - t0);
-  bool received = Wait([&] { return fleet->FirstReceived(id).size() >= static_cast<size_t>(n); },
-                       300s, 100ms);
+  bool received =
+      Wait([&] { return fleet->FirstReceived(id).size() >= static_cast<size_t>(n); }, 300s, 100ms);
   double t_received = 0;
   for (const auto& [node, at] : fleet->FirstReceived(id)) {
     t_received = std::max(t_received, Seconds(at - t0));
   }
-  std::printf("  job-0 on %d nodes: every execution stored after %.2f s%s; every node received it "
-              "after %.2f s%s\n",
-              n, t_stored, stored ? "" : " (NOT REACHED)", t_received,
-              received ? "" : " (NOT REACHED)");
+  std::printf(
+      "  job-0 on %d nodes: every execution stored after %.2f s%s; every node received it "
+      "after %.2f s%s\n",
+      n, t_stored, stored ? "" : " (NOT REACHED)", t_received, received ? "" : " (NOT REACHED)");
   for (int j = 1; j < o.jobs; ++j) {
     std::string name = "job-" + std::to_string(j);
     controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec(name, "immediate", "")}}.dump());
     Wait(
         [&] {
-          Json r = controller.Call("GET", "/api/v1/jobs/" + name).Json()["job"]["status"]["rollout"];
+          Json r =
+              controller.Call("GET", "/api/v1/jobs/" + name).Json()["job"]["status"]["rollout"];
           return r.is_object() && r.value("updated_nodes", 0) >= n;
         },
         300s, 200ms);
   }
   std::this_thread::sleep_for(std::chrono::seconds(15));  // heartbeats carry every assignment
   sim::FleetCounters counters = fleet->Counters();
-  std::printf("  %d jobs x %d nodes: controller VmRSS %ld MB, VmHWM %ld MB; heartbeats ok %lld, "
-              "failed %lld, connection errors %lld\n",
-              o.jobs, n, StatusKb(controller.pid(), "VmRSS") / 1024,
-              StatusKb(controller.pid(), "VmHWM") / 1024,
-              static_cast<long long>(counters.heartbeats_ok),
-              static_cast<long long>(counters.heartbeats_failed),
-              static_cast<long long>(counters.connection_errors));
+  std::printf(
+      "  %d jobs x %d nodes: controller VmRSS %ld MB, VmHWM %ld MB; heartbeats ok %lld, "
+      "failed %lld, connection errors %lld\n",
+      o.jobs, n, StatusKb(controller.pid(), "VmRSS") / 1024,
+      StatusKb(controller.pid(), "VmHWM") / 1024, static_cast<long long>(counters.heartbeats_ok),
+      static_cast<long long>(counters.heartbeats_failed),
+      static_cast<long long>(counters.connection_errors));
   fleet->Stop();
   controller.Stop();
   return 0;
@@ -231,14 +232,16 @@ int Rolling(const Options& o) {
   const auto t0 = Clock::now();
   controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec("roll", "rolling", "v2")}}.dump());
   if (!Wait([&] { return phase(2) == "succeeded"; }, 900s)) {
-    std::printf("v2 did not succeed: %s\n", controller.Call("GET", "/api/v1/jobs/roll").body.c_str());
+    std::printf("v2 did not succeed: %s\n",
+                controller.Call("GET", "/api/v1/jobs/roll").body.c_str());
     return 1;
   }
   const double wall = Seconds(Clock::now() - t0);
   const double cpu = CpuSeconds(controller.pid()) - cpu0;
-  std::printf("  v2 over %d nodes in 10 waves: %.1f s wall, controller CPU %.2f s = %.3f ms per "
-              "node updated (idle heartbeat load alone: %.3f CPU s/s, i.e. %.2f s of the %.1f s)\n",
-              n, wall, cpu, 1000.0 * cpu / n, idle_per_s, idle_per_s * wall, cpu);
+  std::printf(
+      "  v2 over %d nodes in 10 waves: %.1f s wall, controller CPU %.2f s = %.3f ms per "
+      "node updated (idle heartbeat load alone: %.3f CPU s/s, i.e. %.2f s of the %.1f s)\n",
+      n, wall, cpu, 1000.0 * cpu / n, idle_per_s, idle_per_s * wall, cpu);
   std::printf("  net of the idle heartbeat load: %.3f ms per node updated\n",
               1000.0 * (cpu - idle_per_s * wall) / n);
   fleet->Stop();

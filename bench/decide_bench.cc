@@ -118,8 +118,8 @@ Case RollingCase() {
   c.rollout.current_wave = 3;
   for (int i = 0; i < g_nodes; ++i) {
     bool upgraded = i < 3 * c.rollout.wave_size;
-    c.observed.executions.push_back(
-        upgraded ? Exec(i, 2, 7, 1 + i / c.rollout.wave_size) : Exec(i, 1, 1, 1));
+    c.observed.executions.push_back(upgraded ? Exec(i, 2, 7, 1 + i / c.rollout.wave_size)
+                                             : Exec(i, 1, 1, 1));
   }
   return c;
 }

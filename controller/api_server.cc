@@ -1,7 +1,5 @@
 #include "controller/api_server.h"
 
-#include "controller/job_controller.h"
-
 #include <charconv>
 #include <chrono>
 #include <set>
@@ -10,6 +8,7 @@
 #include "api/labels.h"
 #include "api/selector.h"
 #include "api/validation.h"
+#include "controller/job_controller.h"
 
 namespace drover::controller {
 namespace {
@@ -155,7 +154,7 @@ void ApiServer::AddRoutes() {
           bool ready = ready_.load();
           // control_loop: "waiting_for_heartbeats" during the start-up grace (no decisions yet),
           // then "running".
-          std::string loop = controller_ == nullptr ? "off"
+          std::string loop = controller_ == nullptr    ? "off"
                              : controller_->Deciding() ? "running"
                                                        : "waiting_for_heartbeats";
           r(HttpResponse::FromJson(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"},
@@ -284,7 +283,8 @@ void ApiServer::AddRoutes() {
         [this](const RequestContext& c, Responder r) {
           if (controller_ != nullptr) {
             auto e = controller_->cache().Execution(c.params.Get("id"));
-            if (e) return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
+            if (e)
+              return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
           }
           r(ErrorResponse(404, "not_found",
                           "execution " + c.params.Get("id").substr(0, 100) + " not found"));

@@ -12,8 +12,8 @@
 #include "controller/api_server.h"
 #include "controller/compactor.h"
 #include "controller/http_server.h"
-#include "controller/job_controller.h"
 #include "controller/instrumented_store.h"
+#include "controller/job_controller.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -110,7 +110,8 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       if (!v.ok()) return v.status();
       Result<Duration> d = ParseDuration(*v);
       if (!d.ok() || d->nanoseconds() <= 0) {
-        return InvalidError(name + ": expected a positive duration such as 30s, got \"" + *v + "\"");
+        return InvalidError(name + ": expected a positive duration such as 30s, got \"" + *v +
+                            "\"");
       }
       f.resync = *d;
     } else if (name == "--heartbeat-interval" || name == "--node-lost-after") {

@@ -120,8 +120,7 @@ Status JobCache::ListAndWatch() {
   revision_cv_.notify_all();
   watch_.reset();
   Result<std::unique_ptr<store::WatchHandle>> watch = store_.Watch(
-      keys::kRoot, from,
-      [this](const std::vector<store::Event>& events, const Status& status) {
+      keys::kRoot, from, [this](const std::vector<store::Event>& events, const Status& status) {
         OnWatch(events, status);
       });
   if (!watch.ok()) return watch.status();
@@ -327,8 +326,7 @@ int64_t JobCache::Revision() const {
 
 bool JobCache::WaitForRevision(int64_t revision, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(revision_mu_);
-  return revision_cv_.wait_for(lock, timeout,
-                               [&] { return revision_ >= revision || stopping_; }) &&
+  return revision_cv_.wait_for(lock, timeout, [&] { return revision_ >= revision || stopping_; }) &&
          revision_ >= revision;
 }
 

@@ -7,8 +7,6 @@
 #pragma once
 
 #include <condition_variable>
-#include <thread>
-#include <tuple>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +14,8 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -131,8 +131,8 @@ class JobCache {
   store::Store& store_;
   CacheHandlers handlers_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, JobEntry> jobs_;                      // by job id
-  std::unordered_map<std::string, std::string> job_key_to_id_;          // store key -> job id
+  std::unordered_map<std::string, JobEntry> jobs_;              // by job id
+  std::unordered_map<std::string, std::string> job_key_to_id_;  // store key -> job id
   // node -> its executions, pointing into the jobs' maps (an execution's node never changes;
   // map nodes do not move, so the pointers stay valid until the execution is erased)
   std::unordered_map<std::string, std::vector<const Versioned<ExecutionRecord>*>> by_node_;

@@ -17,8 +17,8 @@ namespace {
 constexpr size_t kStatusBatch = 256;
 
 bool IsKnownState(const std::string& s) {
-  return s == "pending" || s == "starting" || s == "running" || s == "completed" ||
-         s == "failed" || s == "stopped";
+  return s == "pending" || s == "starting" || s == "running" || s == "completed" || s == "failed" ||
+         s == "stopped";
 }
 
 bool IsKnownHealth(const std::string& s) {
@@ -45,14 +45,15 @@ JobController::JobController(store::Store& store, const Clock& clock, NodeRegist
       nodes_(nodes),
       metrics_(metrics),
       options_(options),
-      queue_(clock, [&] {
-        WorkQueueOptions q;
-        q.timer_thread = options.queue_timer_thread;
-        // Reconciles are cheap and idempotent; the bucket only guards against hot loops.
-        q.bucket_qps = 200;
-        q.bucket_burst = 1000;
-        return q;
-      }()),
+      queue_(clock,
+             [&] {
+               WorkQueueOptions q;
+               q.timer_thread = options.queue_timer_thread;
+               // Reconciles are cheap and idempotent; the bucket only guards against hot loops.
+               q.bucket_qps = 200;
+               q.bucket_burst = 1000;
+               return q;
+             }()),
       cache_(store, CacheHandlers{[this](const std::string& id) { Enqueue(id); },
                                   [this](const ExecutionChange& c) { OnExecutionChanged(c); }}) {}
 
@@ -219,8 +220,7 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
   const bool large = snapshot->executions.size() > 20'000;
   Observed observed = Observe(*snapshot, job.spec);
-  outcome.plan =
-      Decide(job, snapshot->rollout->value, observed, clock_.Now(), clock_.WallTime());
+  outcome.plan = Decide(job, snapshot->rollout->value, observed, clock_.Now(), clock_.WallTime());
   Plan& plan = outcome.plan;
   outcome.requeue_after = plan.requeue_after;
   if (plan.empty()) return outcome;
@@ -260,8 +260,8 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
         store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
   }
   for (const ExecutionRecord& e : plan.update) {
-    txn.compares.push_back({keys::Execution(job.id, e.id), store::Compare::Target::kModRevision,
-                            revisions[e.id]});
+    txn.compares.push_back(
+        {keys::Execution(job.id, e.id), store::Compare::Target::kModRevision, revisions[e.id]});
     txn.success.push_back(
         store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
   }
@@ -467,8 +467,7 @@ void JobController::FlushStatus() {
                      {"version", merged.version},
                      {"state", o.state},
                      {"results", *o.results}};
-      w.ops.push_back(
-          store::Operation::Put(keys::Result(merged.job_id, id), result.dump()));
+      w.ops.push_back(store::Operation::Put(keys::Result(merged.job_id, id), result.dump()));
     }
     if (w.ops.empty()) return std::nullopt;
     return w;

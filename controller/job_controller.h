@@ -30,11 +30,11 @@
 namespace drover::controller {
 
 struct JobControllerOptions {
-  int workers = 2;                                      // 0: tests call Reconcile themselves
-  std::chrono::milliseconds resync{30'000};             // every job is reconciled this often
-  int events_per_job = 1000;                            // older events are deleted
-  std::chrono::milliseconds status_flush{20};           // batching of heartbeat state writes
-  bool queue_timer_thread = true;                       // false with a fake clock
+  int workers = 2;                             // 0: tests call Reconcile themselves
+  std::chrono::milliseconds resync{30'000};    // every job is reconciled this often
+  int events_per_job = 1000;                   // older events are deleted
+  std::chrono::milliseconds status_flush{20};  // batching of heartbeat state writes
+  bool queue_timer_thread = true;              // false with a fake clock
   // After a start the controller knows no node's liveness until the nodes heartbeat again, so
   // decisions wait this long (the runtime passes two heartbeat intervals): a restarted
   // controller must not see a live fleet as offline and shrink a rollout's target set.

@@ -24,8 +24,8 @@ namespace drover::controller {
 
 struct NodeSnapshot {
   NodeRecord record;
-  std::string state;           // connected | disconnected | lost
-  std::string last_heartbeat;  // RFC 3339, "" if none since the controller started
+  std::string state;                       // connected | disconnected | lost
+  std::string last_heartbeat;              // RFC 3339, "" if none since the controller started
   std::vector<std::string> execution_ids;  // the executions the last heartbeat reported
   uint64_t assignments_index = 0;
 };
@@ -86,7 +86,8 @@ class NodeRegistry {
 
   // Calls `visit(record, state)` for every node, under the registry's lock: keep it short and do
   // not call back into the registry.
-  void ForEachNode(const std::function<void(const NodeRecord&, std::string_view state)>& visit) const;
+  void ForEachNode(
+      const std::function<void(const NodeRecord&, std::string_view state)>& visit) const;
 
   // Looks for connection state transitions now and notifies the listener (the reaper thread
   // does this every 250 ms of the clock; tests with a fake clock call it directly).

@@ -182,9 +182,7 @@ class Decider {
   static bool Connected(const NodeFacts* n) {
     return n != nullptr && n->connection == Connection::kConnected;
   }
-  static bool Eligible(const NodeFacts* n) {
-    return n != nullptr && n->matches && !n->draining;
-  }
+  static bool Eligible(const NodeFacts* n) { return n != nullptr && n->matches && !n->draining; }
 
   bool HasActive(int node) const {
     for (int i : On(node)) {
@@ -319,8 +317,7 @@ class Decider {
   bool TotalTimeoutPassed() {
     if (!one_shot_ || job_.spec.timeouts.total_timeout <= 0) return false;
     if (r_.phase != kPhaseProgressing && r_.phase != kPhasePaused) return false;
-    MonoTime limit =
-        observed_.phase_since + std::chrono::seconds(job_.spec.timeouts.total_timeout);
+    MonoTime limit = observed_.phase_since + std::chrono::seconds(job_.spec.timeouts.total_timeout);
     if (now_ >= limit) return true;
     Deadline(limit);
     return false;
@@ -330,8 +327,8 @@ class Decider {
     for (int i = 0; i < ExecCount(); ++i) {
       if (IsActive(E(i)) && E(i).desired_state == "running") {
         Mark(i, "failed",
-             "total_timeout: not done within " +
-                 std::to_string(job_.spec.timeouts.total_timeout) + "s");
+             "total_timeout: not done within " + std::to_string(job_.spec.timeouts.total_timeout) +
+                 "s");
       }
     }
     EndRollout(kPhaseFailed, "total_timeout of " +
@@ -641,8 +638,8 @@ class Decider {
     Event("WaveStarted", "wave " + std::to_string(r_.current_wave) + "/" +
                              std::to_string(r_.total_waves) + " started on " +
                              std::to_string(next.size()) + " nodes");
-    r_.message = "wave " + std::to_string(r_.current_wave) + "/" +
-                 std::to_string(r_.total_waves) + " in progress";
+    r_.message = "wave " + std::to_string(r_.current_wave) + "/" + std::to_string(r_.total_waves) +
+                 " in progress";
   }
 
   // The canary wave; true when the canaries are promoted and the waves may go on.
@@ -791,11 +788,11 @@ class Decider {
   }
 
   void Succeed(int failed) {
-    EndRollout(kPhaseSucceeded,
-               "version " + std::to_string(r_.to_version) + " is rolled out to " +
-                   std::to_string(r_.healthy_nodes) + " nodes" +
-                   (failed > 0 ? " (" + std::to_string(failed) + " failed within the budget)"
-                               : ""));
+    EndRollout(
+        kPhaseSucceeded,
+        "version " + std::to_string(r_.to_version) + " is rolled out to " +
+            std::to_string(r_.healthy_nodes) + " nodes" +
+            (failed > 0 ? " (" + std::to_string(failed) + " failed within the budget)" : ""));
     job_.stable_version = r_.to_version;
     job_.failed_version.reset();
     Event("RolloutSucceeded", r_.message);
@@ -891,9 +888,10 @@ class Decider {
       state = job_.state;
     }
     if (state == kJobDegraded && job_.state != kJobDegraded) {
-      Event("Degraded", "executions of stable version " + std::to_string(stable.value_or(0)) +
-                            " are failing after the rollout; roll back by hand with to_version "
-                            "if needed",
+      Event("Degraded",
+            "executions of stable version " + std::to_string(stable.value_or(0)) +
+                " are failing after the rollout; roll back by hand with to_version "
+                "if needed",
             "warning");
     } else if (state != kJobDegraded && job_.state == kJobDegraded) {
       Event("Recovered", "every execution of the stable version is healthy again");
@@ -963,8 +961,8 @@ class Decider {
     }
     SetCounters(r_.targets.size(), completed + failed + running, completed, failed, 0);
     if (running > 0) {
-      r_.message = std::to_string(completed + failed) + " of " +
-                   std::to_string(r_.targets.size()) + " nodes done";
+      r_.message = std::to_string(completed + failed) + " of " + std::to_string(r_.targets.size()) +
+                   " nodes done";
       job_.state = std::string(kJobDeploying);
       return;
     }
@@ -1069,8 +1067,8 @@ class Decider {
             }
             continue;
           }
-          const bool keep = wanted != 0 && wanted == e.version && !kept &&
-                            !retry_exec_[static_cast<size_t>(i)];
+          const bool keep =
+              wanted != 0 && wanted == e.version && !kept && !retry_exec_[static_cast<size_t>(i)];
           if (keep) {
             kept = true;
             continue;
@@ -1136,10 +1134,9 @@ class Decider {
                         [](const ExecutionRecord& a, const ExecutionRecord& b) {
                           return a.node_id < b.node_id;
                         })) {
-      std::sort(plan_.create.begin(), plan_.create.end(),
-                [](const ExecutionRecord& a, const ExecutionRecord& b) {
-                  return a.node_id < b.node_id;
-                });
+      std::sort(
+          plan_.create.begin(), plan_.create.end(),
+          [](const ExecutionRecord& a, const ExecutionRecord& b) { return a.node_id < b.node_id; });
     }
     if (!job_.stopped() && !IsTerminalPhase(r_.phase) && job_.state != kJobQueued) {
       job_.state = JobStateForPhase(r_.phase, job_.spec.type);

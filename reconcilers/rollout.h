@@ -35,9 +35,9 @@ struct NodeFacts {
 // 12: never node clocks). Kept in memory by the runtime; after a controller restart they start
 // again from the restart, which can only lengthen a deadline, never shorten it.
 struct ExecutionTiming {
-  MonoTime first_seen{};                // when this controller first knew the execution
-  std::optional<MonoTime> started;      // first seen `starting` or `running` (reset on restart)
-  int restarts_at_start = 0;            // the restart count when `started` was set
+  MonoTime first_seen{};            // when this controller first knew the execution
+  std::optional<MonoTime> started;  // first seen `starting` or `running` (reset on restart)
+  int restarts_at_start = 0;        // the restart count when `started` was set
 };
 
 struct Observed {
@@ -57,20 +57,19 @@ struct Observed {
 enum class Waiting { kNone, kHuman, kNodes, kExecutions };
 
 struct Plan {
-  std::vector<ExecutionRecord> create;  // new executions; ids are left empty for the runtime
-  std::vector<ExecutionRecord> update;  // changed executions (stop requests, controller verdicts)
-  std::vector<std::string> remove;      // ids of terminal executions to garbage-collect
+  std::vector<ExecutionRecord> create;   // new executions; ids are left empty for the runtime
+  std::vector<ExecutionRecord> update;   // changed executions (stop requests, controller verdicts)
+  std::vector<std::string> remove;       // ids of terminal executions to garbage-collect
   std::optional<RolloutRecord> rollout;  // the new rollout record, when it changed
   std::optional<JobRecord> job;          // the new job record, when its status changed
   std::vector<EventRecord> events;       // sequence numbers are assigned by the runtime
   std::optional<std::chrono::nanoseconds> requeue_after;  // the next deadline, if any
   Waiting waiting = Waiting::kNone;
-  int waves_started = 0;                // for drover_rollout_waves_total
-  std::vector<std::string> rollbacks;   // reasons of rollbacks started, for drover_rollbacks_total
+  int waves_started = 0;               // for drover_rollout_waves_total
+  std::vector<std::string> rollbacks;  // reasons of rollbacks started, for drover_rollbacks_total
 
   bool empty() const {
-    return create.empty() && update.empty() && remove.empty() && !rollout && !job &&
-           events.empty();
+    return create.empty() && update.empty() && remove.empty() && !rollout && !job && events.empty();
   }
 };
 

@@ -251,8 +251,8 @@ TEST_F(ControllerApi, ListFiltersByNamespaceLabelsAndStateAndPages) {
             5u);
   // With no node, the control loop marks each job queued (SPEC §5).
   QuietRevision(controller_);
-  EXPECT_EQ(
-      controller_.Call("GET", "/api/v1/jobs?namespace=*&state=queued").Json()["items"].size(), 5u);
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs?namespace=*&state=queued").Json()["items"].size(),
+            5u);
   EXPECT_EQ(
       controller_.Call("GET", "/api/v1/jobs?namespace=*&state=running").Json()["items"].size(), 0u);
   std::vector<std::string> seen;

@@ -22,9 +22,7 @@ using testing::FakeClock;
 class JobControllerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartController(); }
-  void TearDown() override {
-    controller_.reset();
-  }
+  void TearDown() override { controller_.reset(); }
 
   void StartController() {
     JobControllerOptions options;
@@ -72,19 +70,21 @@ class JobControllerTest : public ::testing::Test {
     return *RolloutRecordFromJson(Json::parse(store_->Get(keys::Rollout(job_id))->value));
   }
 
-  Json JobStatus(const std::string& job_id) {
-    return jobs_.Get(job_id, "").body["job"]["status"];
-  }
+  Json JobStatus(const std::string& job_id) { return jobs_.Get(job_id, "").body["job"]["status"]; }
 
   void Heartbeat(const std::string& node, const std::string& state,
                  const std::string& health = "unknown", std::optional<Json> results = {}) {
     std::vector<Json> reported;
     for (const Json& a : controller_->Assignments(node)) {
       if (a["desired_state"] != "running") continue;
-      Json e = {{"execution_id", a["execution_id"]}, {"job_id", a["job_id"]},
-                {"version", a["version"]},           {"state", state},
-                {"exit_code", nullptr},              {"restarts", 0},
-                {"health", health},                  {"message", ""}};
+      Json e = {{"execution_id", a["execution_id"]},
+                {"job_id", a["job_id"]},
+                {"version", a["version"]},
+                {"state", state},
+                {"exit_code", nullptr},
+                {"restarts", 0},
+                {"health", health},
+                {"message", ""}};
       if (results) e["results"] = *results;
       reported.push_back(e);
     }
@@ -95,15 +95,16 @@ class JobControllerTest : public ::testing::Test {
   }
 
   static Json Pipeline(const std::string& name, const std::string& strategy = "immediate") {
-    Json spec = {{"name", name},
-                 {"type", "pipeline"},
-                 {"selector", {{"match_labels", {{"role", "edge"}}}}},
-                 {"config", {{"input", {{"stdin", Json::object()}}},
-                             {"output", {{"stdout", Json::object()}}}}},
-                 {"rollout", {{"strategy", strategy}}}};
+    Json spec = {
+        {"name", name},
+        {"type", "pipeline"},
+        {"selector", {{"match_labels", {{"role", "edge"}}}}},
+        {"config",
+         {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}},
+        {"rollout", {{"strategy", strategy}}}};
     if (strategy != "immediate") {
-      spec["rollout"]["health_check"] = {{"deadline", "60s"}, {"interval", "1s"},
-                                         {"success_threshold", 1}};
+      spec["rollout"]["health_check"] = {
+          {"deadline", "60s"}, {"interval", "1s"}, {"success_threshold", 1}};
       spec["rollout"]["max_parallel"] = 50;
     }
     return spec;

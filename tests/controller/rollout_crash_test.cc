@@ -89,7 +89,10 @@ TEST(RolloutCrash, SigkillAtTwentyRandomMomentsEndsLikeAnUninterruptedRollout) {
     return controller.Call("GET", "/api/v1/jobs/fleet-logs").Json()["job"]["status"]["rollout"];
   };
   ASSERT_TRUE(Eventually(
-      [&] { return controller.Call("GET", "/api/v1/nodes?state=connected").Json()["items"].size() == 200; },
+      [&] {
+        return controller.Call("GET", "/api/v1/nodes?state=connected").Json()["items"].size() ==
+               200;
+      },
       30s));
   testing::HttpReply first = put(Spec("v1"));
   ASSERT_EQ(first.status, 201) << first.body;

@@ -33,9 +33,7 @@ bool Eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 class RolloutEndToEnd : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(controller_.Start()) << controller_.log();
-  }
+  void SetUp() override { ASSERT_TRUE(controller_.Start()) << controller_.log(); }
   void TearDown() override {
     if (fleet_) {
       EXPECT_THAT(fleet_->Violations(), ::testing::IsEmpty());
@@ -85,7 +83,7 @@ class RolloutEndToEnd : public ::testing::Test {
   std::string Phase(const std::string& name) {
     Json j = Job(name);
     return j["status"]["rollout"].is_object() ? j["status"]["rollout"].value("phase", "")
-                                               : std::string();
+                                              : std::string();
   }
   std::vector<std::string> Reasons(const std::string& name) {
     std::vector<std::string> out;
@@ -142,16 +140,19 @@ TEST_F(RolloutEndToEnd, RollingUpdateOverFiftyNodesInTwentyPercentWaves) {
   ASSERT_EQ(status, 200);
   // Watch the waves go by in status: 1..5 of 5, never two waves ahead of the healthy nodes.
   std::set<int> waves_seen;
-  ASSERT_TRUE(Eventually([&] {
-    Json r = Job("logs")["status"]["rollout"];
-    if (r["to_version"] == 2 && r["phase"] == "progressing" && r["current_wave"] > 0) {
-      waves_seen.insert(r["current_wave"].get<int>());
-      EXPECT_EQ(r["total_waves"], 5) << r;
-      EXPECT_EQ(r["target_nodes"], 50) << r;
-      EXPECT_LE(r["updated_nodes"].get<int>(), r["current_wave"].get<int>() * 10) << r;
-    }
-    return r["to_version"] == 2 && r["phase"] == "succeeded";
-  }, 60s)) << Job("logs").dump();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        Json r = Job("logs")["status"]["rollout"];
+        if (r["to_version"] == 2 && r["phase"] == "progressing" && r["current_wave"] > 0) {
+          waves_seen.insert(r["current_wave"].get<int>());
+          EXPECT_EQ(r["total_waves"], 5) << r;
+          EXPECT_EQ(r["target_nodes"], 50) << r;
+          EXPECT_LE(r["updated_nodes"].get<int>(), r["current_wave"].get<int>() * 10) << r;
+        }
+        return r["to_version"] == 2 && r["phase"] == "succeeded";
+      },
+      60s))
+      << Job("logs").dump();
   EXPECT_GE(waves_seen.size(), 3u) << "the waves should be visible one after another";
   Json status_now = Job("logs")["status"];
   EXPECT_EQ(status_now["state"], "running");
@@ -260,11 +261,12 @@ TEST_F(RolloutEndToEnd, NodesOfflineBeforeDispatchAreSkippedAndCaughtUp) {
 
 TEST_F(RolloutEndToEnd, QueryCompletesWithOneResultPerNode) {
   StartFleet(6);
-  Json query = {{"name", "count-lines"},
-                {"type", "query"},
-                {"selector", {{"match_labels", {{"zone", "a"}}}}},
-                {"config",
-                 {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}}};
+  Json query = {
+      {"name", "count-lines"},
+      {"type", "query"},
+      {"selector", {{"match_labels", {{"zone", "a"}}}}},
+      {"config",
+       {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}}};
   int status = 0;
   std::string id = Put(query, &status)["job_id"];
   ASSERT_EQ(status, 201);

@@ -145,8 +145,8 @@ struct World {
   void Report(const std::string& node, std::string state, std::string health = "unknown",
               int restarts = 0) {
     for (auto& [id, e] : executions) {
-      if (e.node_id != node || (e.state != "pending" && e.state != "starting" &&
-                                e.state != "running"))
+      if (e.node_id != node ||
+          (e.state != "pending" && e.state != "starting" && e.state != "running"))
         continue;
       if (e.desired_state == "stopped") {
         e.state = "stopped";
@@ -171,8 +171,8 @@ struct World {
   // Stops answered by every connected agent.
   void AckStops() {
     for (auto& [id, e] : executions) {
-      if (e.desired_state == "stopped" && (e.state == "pending" || e.state == "starting" ||
-                                           e.state == "running") &&
+      if (e.desired_state == "stopped" &&
+          (e.state == "pending" || e.state == "starting" || e.state == "running") &&
           nodes.count(e.node_id) && nodes[e.node_id].connection == Connection::kConnected) {
         e.state = "stopped";
       }

@@ -39,7 +39,8 @@ inline int64_t WaitForQuietStore(int port,
   // wait until it does, then for the store to settle.
   const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < grace_end &&
-         Http(port, "GET", "/readyz").Json().value("control_loop", "") == "waiting_for_heartbeats") {
+         Http(port, "GET", "/readyz").Json().value("control_loop", "") ==
+             "waiting_for_heartbeats") {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   const auto deadline = std::chrono::steady_clock::now() + limit;
