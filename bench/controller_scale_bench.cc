@@ -191,6 +191,8 @@ int Placement(const Options& o) {
           return r.is_object() && r.value("updated_nodes", 0) >= n;
         },
         300s, 200ms);
+    std::printf("  %d jobs placed: controller VmRSS %ld MB\n", j + 1,
+                StatusKb(controller.pid(), "VmRSS") / 1024);
   }
   std::this_thread::sleep_for(std::chrono::seconds(15));  // heartbeats carry every assignment
   sim::FleetCounters counters = fleet->Counters();
