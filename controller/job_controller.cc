@@ -426,17 +426,7 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
 }
 
 bool JobController::Merge(const ObservedState& o, ExecutionRecord* r) const {
-  if (IsTerminalExecutionState(r->state)) return false;  // terminal is final: ids are per run
-  ExecutionRecord before = *r;
-  r->state = o.state;
-  r->health = o.health;
-  r->exit_code = o.exit_code;
-  r->restarts = o.restarts;
-  if (!o.message.empty() || o.state != before.state) r->message = o.message;
-  if (r->health == "healthy" && r->stable_at.empty()) r->stable_at = clock_.WallTime();
-  if (*r == before) return false;
-  r->updated_at = clock_.WallTime();
-  return true;
+  return MergeReport({o.state, o.health, o.exit_code, o.restarts, o.message}, clock_.WallTime(), r);
 }
 
 void JobController::FlushStatus() {

@@ -68,4 +68,18 @@ ExecutionChanges ConvergeExecutions(const JobRecord& job, const std::map<std::st
   return changes;
 }
 
+bool MergeReport(const ReportedState& report, const std::string& now, ExecutionRecord* r) {
+  if (IsTerminalExecutionState(r->state)) return false;
+  ExecutionRecord before = *r;
+  r->state = report.state;
+  r->health = report.health;
+  r->exit_code = report.exit_code;
+  r->restarts = report.restarts;
+  if (!report.message.empty() || report.state != before.state) r->message = report.message;
+  if (r->health == "healthy" && r->stable_at.empty()) r->stable_at = now;
+  if (*r == before) return false;
+  r->updated_at = now;
+  return true;
+}
+
 }  // namespace drover

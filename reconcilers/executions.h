@@ -35,4 +35,17 @@ ExecutionChanges ConvergeExecutions(const JobRecord& job, const std::map<std::st
                                     const std::vector<ExecutionRecord>& existing, bool one_shot,
                                     const std::string& now);
 
+// What an agent's heartbeat says of one execution (SPEC §8).
+struct ReportedState {
+  std::string state;
+  std::string health;
+  std::optional<int> exit_code;
+  int restarts = 0;
+  std::string message;
+};
+
+// Merges a report into the stored record: false when nothing would change. A terminal record is
+// final (execution ids are per run); `stable_at` is set (to `now`) the first time it is healthy.
+bool MergeReport(const ReportedState& report, const std::string& now, ExecutionRecord* record);
+
 }  // namespace drover
