@@ -6,6 +6,7 @@
 
 #include "api/duration.h"
 #include "api/labels.h"
+#include "reconcilers/waves.h"
 
 namespace drover::sim {
 namespace {
@@ -72,19 +73,7 @@ Result<NodeChoice> ParseNodesValue(std::string_view text) {
 
 // FNV-1a, then MurmurHash3's finalizer so that ids differing in their last characters spread
 // over the whole range (plain FNV-1a keeps sim-00001..sim-00200 in a narrow band of high bits).
-uint64_t NodeRank(std::string_view text) {
-  uint64_t hash = 14695981039346656037ull;
-  for (char c : text) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
-  hash ^= hash >> 33;
-  hash *= 0xff51afd7ed558ccdull;
-  hash ^= hash >> 33;
-  hash *= 0xc4ceb9fe1a85ec53ull;
-  hash ^= hash >> 33;
-  return hash;
-}
+uint64_t NodeRank(std::string_view text) { return StableHash(text); }
 
 int64_t Windows(SimDuration running_for, SimDuration interval) {
   return interval.count() > 0 ? running_for.count() / interval.count() : 0;

@@ -54,6 +54,8 @@ uint64_t TargetOrderKey(std::string_view job_id, std::string_view node_id) {
   return Finalize(hash);
 }
 
+uint64_t StableHash(std::string_view bytes) { return Finalize(FnvAppend(kFnvOffsetBasis, bytes)); }
+
 std::vector<std::string> OrderTargets(std::string_view job_id, std::vector<std::string> node_ids) {
   std::vector<std::pair<uint64_t, std::string>> keyed;
   keyed.reserve(node_ids.size());

@@ -22,6 +22,9 @@ namespace drover {
 // so they do not all pick the same canaries.
 uint64_t TargetOrderKey(std::string_view job_id, std::string_view node_id);
 
+// The same hash over one string (FNV-1a 64, then fmix64): a reproducible rank for any id.
+uint64_t StableHash(std::string_view bytes);
+
 // The target set T0 in rollout order: sorted by TargetOrderKey(job_id, id), ties (hash
 // collisions) broken by node id, duplicates removed. The input order does not matter.
 std::vector<std::string> OrderTargets(std::string_view job_id, std::vector<std::string> node_ids);
