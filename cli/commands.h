@@ -23,6 +23,14 @@ inline constexpr int kExitUsage = 2;
 // drover validate -f FILE|DIR|- [-f ...]: local checks, no server.
 int RunValidate(const std::vector<std::string>& args, Streams streams);
 int RunSim(const std::vector<std::string>& args, Streams s);  // drover sim: a simulated fleet
+// drover blobl MAPPING|-f FILE [--lines]: run a Bloblang mapping on stdin (SPEC §10). Exit 0 with
+// the output, 3 when the mapping deleted the message, 1 on a runtime error, 2 on a parse error.
+int RunBlobl(const std::vector<std::string>& args, Streams s);
+// drover engine --config FILE ...: run one pipeline or query config in this process (what the
+// agent starts for each pipeline/query execution; see pipeline/engine.h).
+int RunEngine(const std::vector<std::string>& args, Streams s);
+// drover agent --server URL --node-id ID ...: the node agent (SPEC §8, §13).
+int RunAgent(const std::vector<std::string>& args, Streams s);
 
 // drover [--help | --version | COMMAND ...]
 int RunMain(const std::vector<std::string>& args, Streams streams);

@@ -19,6 +19,8 @@ constexpr const char* kMainUsage =
     "\n"
     "Commands:\n"
     "  controller serve the API over the declarative store (drover controller --help)\n"
+    "  agent      run the node agent (drover agent --help)\n"
+    "  blobl      run a Bloblang mapping on stdin (drover blobl MAPPING|-f FILE [--lines])\n"
     "  sim        simulate a fleet of nodes against a controller (drover sim --help)\n"
     "  validate   check job manifests locally (drover validate -f FILE|DIR|-)\n"
     "  version    print the version\n"
@@ -45,6 +47,9 @@ int RunMain(const std::vector<std::string>& args, Streams s) {
   }
   if (command == "validate") return RunValidate(rest, s);
   if (command == "sim") return RunSim(rest, s);
+  if (command == "blobl") return RunBlobl(rest, s);
+  if (command == "engine") return RunEngine(rest, s);
+  if (command == "agent") return RunAgent(rest, s);
   if (command == "controller") return controller::RunController(rest, s.out, s.err);
   s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
   return kExitUsage;
