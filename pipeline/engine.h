@@ -39,6 +39,11 @@ struct EngineOptions {
   // Where `log` processors write. Defaults to the process stderr.
   std::function<void(std::string_view line)> log_sink;
   const bloblang::Environment* environment = nullptr;  // defaults to SystemEnvironment()
+  // The descriptor the `stdin` input reads (tests pass a pipe). Not closed by the engine.
+  int stdin_fd = 0;
+  // `log` processors below this level (TRACE, DEBUG, INFO, WARN, ERROR) write nothing, as
+  // with Bento's default logger level.
+  std::string log_level = "INFO";
 };
 
 // Cumulative counts since the engine started. `processed`: messages that went through every
