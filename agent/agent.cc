@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -126,6 +128,10 @@ struct Agent::State {
   bool assignments_changed = true;
   std::map<std::string, std::unique_ptr<Execution>> executions;
   std::vector<std::string> waiting;  // assigned but not started (capacity, a job's stop)
+  // Executions that ended here and were forgotten, newest last (bounded): an assignment that
+  // still names one (an answer computed before the controller saw the end) is not run again.
+  std::set<std::string> finished;
+  std::deque<std::string> finished_order;
   std::atomic<bool> registered{false};
   std::atomic<int64_t> heartbeat_interval_ms{5000};
   int wake_pipe[2] = {-1, -1};
@@ -323,6 +329,15 @@ struct Agent::State {
       ReportSoon();
     }
     if (changed) SaveExecution(e);
+  }
+
+  void Remember(const std::string& id) {
+    if (!finished.insert(id).second) return;
+    finished_order.push_back(id);
+    if (finished_order.size() > 10'000) {
+      finished.erase(finished_order.front());
+      finished_order.pop_front();
+    }
   }
 
   // The next heartbeat goes out shortly instead of at the end of the interval. Under `mu`.
@@ -551,8 +566,10 @@ struct Agent::State {
       std::error_code ec;
       fs::remove_all(executions[id]->dir, ec);
       executions.erase(id);
+      Remember(id);
     }
     for (const std::string& id : actions.start) {
+      if (finished.contains(id)) continue;  // an execution runs once: its id never starts again
       for (const Assignment& a : assignments) {
         if (a.execution_id != id) continue;
         auto e = NewExecution(a, nullptr);
@@ -705,7 +722,8 @@ struct Agent::State {
     }
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (index == assignments_index && index >= 0) return;
+      // answers from the two threads may cross: never go back to an older set
+      if (index >= 0 && index <= assignments_index) return;
       assignments = std::move(parsed);
       assignments_index = index;
       assignments_changed = true;

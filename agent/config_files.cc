@@ -31,14 +31,15 @@ Result<std::vector<ConfigFile>> ParseConfigFiles(const nlohmann::json& config,
     if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) {
       return InvalidError(field + ".path: required");
     }
-    fs::path path(f["path"].get<std::string>());
-    if (path.is_relative()) path = root / path;
-    path = path.lexically_normal();
-    fs::path inside = path.lexically_relative(root);
-    if (inside.empty() || *inside.begin() == ".." || inside == ".") {
-      return InvalidError(field + ".path: " + path.string() + " is outside the config root " +
-                          root.string());
+    // The path as the job gives it, inside the config root: with --config-root / it is the
+    // path itself; with --config-root /srv/node-1, /etc/app.conf is /srv/node-1/etc/app.conf.
+    fs::path given = fs::path(f["path"].get<std::string>()).lexically_normal();
+    fs::path inside = given.relative_path();
+    if (inside.empty() || *inside.begin() == ".." || given.filename().empty()) {
+      return InvalidError(field + ".path: " + given.string() +
+                          " is not a file inside the config root");
     }
+    fs::path path = root / inside;
     ConfigFile file;
     file.path = path.string();
     if (f.contains("content") && f["content"].is_string()) {

@@ -14,13 +14,15 @@
 namespace drover::agent {
 
 struct ConfigFile {
-  std::string path;  // absolute, inside the config root
+  std::string path;  // where it is written: the config root joined with the job's path
   std::string content;
   mode_t mode = 0644;
 };
 
-// Reads `config.files`. A relative path is taken under `config_root`; an absolute one must lie
-// inside it. Errors name the field: `files[1].path: /etc/passwd is outside the config root /srv`.
+// Reads `config.files`. Each path is taken inside `config_root`, as if it were the file system's
+// root: with `/` the paths are used as written; with `/srv/node-1`, `/etc/app.conf` is written
+// at `/srv/node-1/etc/app.conf` (several agents on one machine, tests). A path that climbs out
+// (`/../x`) is an error naming the field.
 Result<std::vector<ConfigFile>> ParseConfigFiles(const nlohmann::json& config,
                                                  const std::string& config_root);
 
