@@ -73,8 +73,7 @@ const std::vector<std::pair<Method, Spec>>& Methods() {
       {Method::kFormatJson,
        {"format_json",
         {{"indent", ParamType::kString, false, "    "},
-         {"no_indent", ParamType::kBool, false, false},
-         {"escape_html", ParamType::kBool, false, true}}}},
+         {"no_indent", ParamType::kBool, false, false}}}},
       {Method::kNotNull, {"not_null", {}}},
   };
   return *kMethods;
@@ -489,7 +488,7 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
       if (v.is_array() || v.is_object()) {
         bool found = false;
         for (const Json& item : v) {
-          if (ValuesEqual(item, needle)) {
+          if (ValuesEqual(needle, item)) {
             found = true;
             break;
           }
@@ -588,9 +587,8 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
     case Method::kFormatJson: {
       std::string indent = args[0].get().get<std::string>();
       bool no_indent = args[1].get().get<bool>();
-      bool escape_html = args[2].get().get<bool>();
       std::string text, bad;
-      JsonStyle style{.escape_html = escape_html, .indent = no_indent ? "" : indent};
+      JsonStyle style{.escape_html = true, .pretty = !no_indent, .indent = indent};
       if (!AppendJson(v, style, &text, &bad)) {
         error->message = "json: unsupported value: " + bad;
         return false;

@@ -173,7 +173,7 @@ std::string_view GoTypeName(const Json& v) {
     case Json::value_t::number_integer:
       return "int64";
     case Json::value_t::number_unsigned:
-      return "uint64";
+      return "json.Number";  // only parsed documents hold unsigned numbers
     case Json::value_t::number_float:
       return "float64";
     case Json::value_t::boolean:

@@ -120,15 +120,24 @@ class Lexer {
       Advance();
       return Make(Token::Kind::kPunct, std::string(1, c), line, column);
     }
-    return Error("unexpected character");
+    unsigned code_point = 0;
+    size_t length = DecodeUtf8(s_, i_, &code_point);
+    std::string shown = GoQuote(s_.substr(i_, length == 0 ? 1 : length));
+    shown.front() = '\'';
+    shown.back() = '\'';
+    return Error("unexpected character " + shown);
   }
 
   Token String(int line, int column) {
+    // Problems inside a string literal are reported at its opening quote, as Bento does.
+    auto fail = [&](std::string problem) {
+      return Make(Token::Kind::kError, std::move(problem), line, column);
+    };
     if (s_.substr(i_, 3) == "\"\"\"") {
       for (int k = 0; k < 3; ++k) Advance();
       size_t start = i_;
       while (!AtEnd() && s_.substr(i_, 3) != "\"\"\"") Advance();
-      if (AtEnd()) return Error("required: expected end triple-quote");
+      if (AtEnd()) return fail("required: expected end triple-quote");
       std::string text(s_.substr(start, i_ - start));
       for (int k = 0; k < 3; ++k) Advance();
       return Make(Token::Kind::kString, std::move(text), line, column);
@@ -136,7 +145,7 @@ class Lexer {
     Advance();  // the opening quote
     std::string text;
     while (true) {
-      if (AtEnd() || Peek() == '\n') return Error("required: expected end quote");
+      if (AtEnd() || Peek() == '\n') return fail("required: expected end quote");
       char c = Peek();
       if (c == '"') {
         Advance();
@@ -148,7 +157,7 @@ class Lexer {
         continue;
       }
       Advance();
-      if (AtEnd()) return Error("required: expected end quote");
+      if (AtEnd()) return fail("required: expected end quote");
       char e = Peek();
       Advance();
       switch (e) {
@@ -186,14 +195,14 @@ class Lexer {
           unsigned value = 0;
           for (int k = 0; k < digits; ++k) {
             int h = HexValue(Peek());
-            if (h < 0) return Error("invalid escape sequence in string literal");
+            if (h < 0) return fail("invalid escape sequence in string literal");
             value = value * 16 + static_cast<unsigned>(h);
             Advance();
           }
           if (e == 'x') {
             text.push_back(static_cast<char>(value));
           } else {
-            if (value > 0x10FFFF) return Error("invalid escape sequence in string literal");
+            if (value > 0x10FFFF) return fail("invalid escape sequence in string literal");
             AppendUtf8(value, &text);
           }
           break;
@@ -203,15 +212,15 @@ class Lexer {
             unsigned value = static_cast<unsigned>(e - '0');
             for (int k = 0; k < 2; ++k) {
               if (Peek() < '0' || Peek() > '7')
-                return Error("invalid escape sequence in string literal");
+                return fail("invalid escape sequence in string literal");
               value = value * 8 + static_cast<unsigned>(Peek() - '0');
               Advance();
             }
-            if (value > 255) return Error("invalid escape sequence in string literal");
+            if (value > 255) return fail("invalid escape sequence in string literal");
             text.push_back(static_cast<char>(value));
             break;
           }
-          return Error("invalid escape sequence in string literal");
+          return fail("invalid escape sequence in string literal");
       }
     }
   }

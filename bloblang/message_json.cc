@@ -13,56 +13,15 @@ constexpr int kMaxNestingDepth = 10000;  // Go's encoding/json maxNestingDepth
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-// Go's quoteChar: how a byte appears in "invalid character 'x' ...".
+// Go's quoteChar: how a byte appears in "invalid character 'x' ...". Go reads the byte as the
+// code point U+00XX and quotes it as strconv.Quote would.
 std::string QuoteChar(unsigned char c) {
   if (c == '\'') return "'\\''";
   if (c == '"') return "'\"'";
-  std::string out = "'";
-  switch (c) {
-    case '\a':
-      out += "\\a";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    case '\v':
-      out += "\\v";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    default: {
-      static const char kHex[] = "0123456789abcdef";
-      if (c < 0x20 || c == 0x7f) {
-        out += "\\x";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-      } else if (c < 0x80) {
-        out += static_cast<char>(c);
-      } else if (c < 0xA1 || c == 0xAD) {  // C1 controls, NBSP and soft hyphen are not printable
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-      } else {  // Go reads the byte as the code point U+00XX and prints it as UTF-8
-        out += static_cast<char>(0xC0 | (c >> 6));
-        out += static_cast<char>(0x80 | (c & 0x3F));
-      }
-    }
-  }
-  out += "'";
-  return out;
+  std::string utf8;
+  AppendUtf8(c, &utf8);
+  std::string quoted = GoQuote(utf8);
+  return "'" + quoted.substr(1, quoted.size() - 2) + "'";
 }
 
 // A scanner over one JSON value that reports the first problem as Go's json package would.
@@ -82,11 +41,8 @@ class GoJsonScanner {
     while (i_ < s_.size() && IsSpace(s_[i_])) ++i_;
   }
   bool AtEnd() const { return i_ >= s_.size(); }
+  size_t position() const { return i_; }
   const std::string& error() const { return error_; }
-  std::string TrailingError() const {
-    return "invalid character " + QuoteChar(static_cast<unsigned char>(s_[i_])) +
-           " after top-level value";
-  }
 
  private:
   Result Fail(std::string_view context) {
@@ -190,7 +146,9 @@ class GoJsonScanner {
     }
   }
 
-  Result Array(int depth) {
+  // Steps into an array or object: past its opening bracket and any space. kOk with `*empty`
+  // set when the closing bracket follows at once.
+  Result Open(int depth, char close, bool* empty) {
     if (depth > kMaxNestingDepth) {
       error_ = "exceeded max depth";
       return Result::kSyntaxError;
@@ -198,10 +156,15 @@ class GoJsonScanner {
     ++i_;
     SkipSpace();
     if (i_ >= s_.size()) return Result::kUnexpectedEof;
-    if (s_[i_] == ']') {
-      ++i_;
-      return Result::kOk;
-    }
+    *empty = s_[i_] == close;
+    if (*empty) ++i_;
+    return Result::kOk;
+  }
+
+  Result Array(int depth) {
+    bool empty = false;
+    Result opened = Open(depth, ']', &empty);
+    if (opened != Result::kOk || empty) return opened;
     while (true) {
       SkipSpace();
       Result r = Value(depth);
@@ -218,17 +181,9 @@ class GoJsonScanner {
   }
 
   Result Object(int depth) {
-    if (depth > kMaxNestingDepth) {
-      error_ = "exceeded max depth";
-      return Result::kSyntaxError;
-    }
-    ++i_;
-    SkipSpace();
-    if (i_ >= s_.size()) return Result::kUnexpectedEof;
-    if (s_[i_] == '}') {
-      ++i_;
-      return Result::kOk;
-    }
+    bool empty = false;
+    Result opened = Open(depth, '}', &empty);
+    if (opened != Result::kOk || empty) return opened;
     while (true) {
       SkipSpace();
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
@@ -328,34 +283,29 @@ bool ParseMessageJson(std::string_view text, Json* out, std::string* error) {
   return false;
 }
 
-}  // namespace drover::bloblang
-
-namespace drover::bloblang {
-
 bool ParseJsonDocument(std::string_view text, Json* out, std::string* error) {
-  *out = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (!out->is_discarded() && text.size() <= static_cast<size_t>(kMaxNestingDepth)) return true;
+  // Like Go's json.Decoder: the first document counts, whatever follows it.
   GoJsonScanner scanner(text);
   GoJsonScanner::Result r = scanner.ScanValue();
-  if (r == GoJsonScanner::Result::kEof || r == GoJsonScanner::Result::kUnexpectedEof) {
-    *error = "unexpected end of JSON input";
-  } else if (r == GoJsonScanner::Result::kSyntaxError) {
-    *error = scanner.error();
-  } else {
-    scanner.SkipSpace();
-    if (!scanner.AtEnd()) {
-      *error = scanner.TrailingError();
-    } else if (!out->is_discarded()) {
-      return true;
-    } else {
-      std::string cleaned = ReplaceInvalidUtf8(text);
-      *out = Json::parse(cleaned.begin(), cleaned.end(), nullptr, /*allow_exceptions=*/false);
-      if (!out->is_discarded()) return true;
-      *error = "invalid JSON";
-    }
+  if (r != GoJsonScanner::Result::kOk) {
+    *error = r == GoJsonScanner::Result::kEof             ? "EOF"
+             : r == GoJsonScanner::Result::kUnexpectedEof ? "unexpected EOF"
+                                                          : scanner.error();
+    *out = Json();
+    return false;
   }
-  *out = Json();
-  return false;
+  std::string_view first = text.substr(0, scanner.position());
+  *out = Json::parse(first.begin(), first.end(), nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) {
+    std::string cleaned = ReplaceInvalidUtf8(first);  // valid for Go, not for nlohmann
+    *out = Json::parse(cleaned.begin(), cleaned.end(), nullptr, /*allow_exceptions=*/false);
+  }
+  if (out->is_discarded()) {
+    *out = Json();
+    *error = "invalid JSON";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace drover::bloblang

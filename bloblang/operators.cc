@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace drover::bloblang {
 namespace {
@@ -38,9 +39,13 @@ bool Mismatch(BinaryOp op, const Value& l, const Value& r, const Node& ln, const
 }
 
 bool IsNumber(const Value& v) { return v.is_value() && v.get().is_number(); }
-bool IsFloat(const Value& v) { return v.is_value() && v.get().is_number_float(); }
-bool IsSignedInt(const Value& v) {
-  return v.is_value() && v.get().is_number_integer() && !v.get().is_number_unsigned();
+
+// Bento holds message numbers as json.Number and reads them as int64 when they fit, float64
+// otherwise; an unsigned value beyond int64 therefore counts as a float.
+bool ActsAsFloat(const Value& v) {
+  const Json& j = v.get();
+  return j.is_number_float() ||
+         (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX));
 }
 
 std::optional<std::string_view> StringOf(const Value& v) {
@@ -54,47 +59,14 @@ std::optional<std::string_view> StringOf(const Value& v) {
   return std::nullopt;
 }
 
-// Integer arithmetic wraps around on overflow, as Go's does.
-int64_t Wrap(uint64_t v) { return static_cast<int64_t>(v); }
-
-Json IntOp(BinaryOp op, int64_t a, int64_t b) {
-  uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
-  switch (op) {
-    case BinaryOp::kAdd:
-      return Wrap(ua + ub);
-    case BinaryOp::kSubtract:
-      return Wrap(ua - ub);
-    case BinaryOp::kMultiply:
-      return Wrap(ua * ub);
-    default:
-      return nullptr;
-  }
-}
-
-Json UintOp(BinaryOp op, uint64_t a, uint64_t b) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return a + b;
-    case BinaryOp::kSubtract:
-      return a - b;
-    case BinaryOp::kMultiply:
-      return a * b;
-    default:
-      return nullptr;
-  }
-}
-
-Json FloatOp(BinaryOp op, double a, double b) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return a + b;
-    case BinaryOp::kSubtract:
-      return a - b;
-    case BinaryOp::kMultiply:
-      return a * b;
-    default:
-      return nullptr;
-  }
+// + - * on two numbers of one representation. Integer arithmetic wraps around on overflow, as
+// Go's does (done in uint64, where wrapping is defined).
+template <typename T>
+Json Arithmetic(BinaryOp op, T a, T b) {
+  using Wide = std::conditional_t<std::is_integral_v<T>, uint64_t, T>;
+  Wide x = static_cast<Wide>(a), y = static_cast<Wide>(b);
+  Wide r = op == BinaryOp::kAdd ? x + y : op == BinaryOp::kSubtract ? x - y : x * y;
+  return static_cast<T>(r);
 }
 
 template <typename T>
@@ -117,20 +89,16 @@ bool CompareWith(BinaryOp op, T a, T b) {
   }
 }
 
-// Bento's numberDegradationFunc: float if either side is a float, else int64 if either side is
-// signed, else uint64. `int_fn`, `uint_fn` and `float_fn` compute the result.
-template <typename IntFn, typename UintFn, typename FloatFn>
+// Bento's numberDegradationFunc: float if either side is a float, int64 otherwise. `int_fn` and
+// `float_fn` compute the result.
+template <typename IntFn, typename FloatFn>
 bool Degrade(BinaryOp op, const Value& l, const Value& r, const Node& ln, const Node& rn,
-             Value* out, std::string* error, IntFn int_fn, UintFn uint_fn, FloatFn float_fn) {
+             Value* out, std::string* error, IntFn int_fn, FloatFn float_fn) {
   if (!IsNumber(l) || !IsNumber(r)) return Mismatch(op, l, r, ln, rn, error);
-  const Json& a = l.get();
-  const Json& b = r.get();
-  if (IsFloat(l) || IsFloat(r)) {
-    *out = Value::Own(float_fn(*GetNumber(a), *GetNumber(b)));
-  } else if (IsSignedInt(l) || IsSignedInt(r)) {
-    *out = Value::Own(int_fn(*GetInt(a), *GetInt(b)));
+  if (ActsAsFloat(l) || ActsAsFloat(r)) {
+    *out = Value::Own(float_fn(*GetNumber(l.get()), *GetNumber(r.get())));
   } else {
-    *out = Value::Own(uint_fn(a.get<uint64_t>(), b.get<uint64_t>()));
+    *out = Value::Own(int_fn(*GetInt(l.get()), *GetInt(r.get())));
   }
   return true;
 }
@@ -155,7 +123,6 @@ bool Compare(BinaryOp op, const Value& l, const Value& r, const Node& ln, const 
     return Degrade(
         op, l, r, ln, rn, out, error,
         [op](int64_t a, int64_t b) { return Json(CompareWith(op, a, b)); },
-        [op](uint64_t a, uint64_t b) { return Json(CompareWith(op, a, b)); },
         [op](double a, double b) { return Json(CompareWith(op, a, b)); });
   }
   if (l.is_value() && l.get().is_boolean()) {
@@ -188,9 +155,8 @@ bool ApplyOperator(BinaryOp op, const Value& l, const Value& r, const Node& ln, 
     case BinaryOp::kSubtract:
     case BinaryOp::kMultiply:
       return Degrade(
-          op, l, r, ln, rn, out, error, [op](int64_t a, int64_t b) { return IntOp(op, a, b); },
-          [op](uint64_t a, uint64_t b) { return UintOp(op, a, b); },
-          [op](double a, double b) { return FloatOp(op, a, b); });
+          op, l, r, ln, rn, out, error, [op](int64_t a, int64_t b) { return Arithmetic(op, a, b); },
+          [op](double a, double b) { return Arithmetic(op, a, b); });
     case BinaryOp::kDivide: {
       if (!IsNumber(l) || !IsNumber(r)) return Mismatch(op, l, r, ln, rn, error);
       double b = *GetNumber(r.get());

@@ -87,17 +87,19 @@ class Parser {
  private:
   // ---- tokens -------------------------------------------------------------------------------
 
-  const Token& Peek(size_t ahead = 0) {
+  // The token `ahead` places on; inside brackets newlines are only spacing and are skipped.
+  const Token& Peek(size_t ahead = 0) const {
+    const size_t last = tokens_.size() - 1;
     size_t i = pos_;
-    while (true) {
-      // Inside brackets newlines are only spacing.
-      while (bracket_depth_ > 0 && i < tokens_.size() && tokens_[i].kind == Token::Kind::kNewline)
-        ++i;
-      if (ahead == 0 || i >= tokens_.size() - 1) break;
+    auto skip_newlines = [&] {
+      while (bracket_depth_ > 0 && i < last && tokens_[i].kind == Token::Kind::kNewline) ++i;
+    };
+    skip_newlines();
+    for (; ahead > 0 && i < last; --ahead) {
       ++i;
-      --ahead;
+      skip_newlines();
     }
-    return tokens_[std::min(i, tokens_.size() - 1)];
+    return tokens_[i];
   }
   const Token& Take() {
     while (bracket_depth_ > 0 && pos_ < tokens_.size() - 1 &&
@@ -352,13 +354,16 @@ class Parser {
     return std::move(terms[0]);
   }
 
+  // A term: a primary with its methods and paths, or `!` / `-` before a term. Each query and
+  // each prefix operator is one level of nesting.
   NodePtr ParseTerm() {
-    if (++depth_ > kMaxNesting) {
-      Fail(Peek(),
+    const Token& t = Peek();
+    bool prefix = t.Is("!") || t.Is("-");
+    if (prefix && ++depth_ > kMaxNesting) {
+      Fail(t,
            "expression nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
       return nullptr;
     }
-    const Token& t = Peek();
     NodePtr result;
     if (t.Is("!")) {
       Token bang = Take();
@@ -393,7 +398,7 @@ class Parser {
       result = ParsePrimary();
       if (result) result = ParseTails(std::move(result));
     }
-    --depth_;
+    if (prefix) --depth_;
     return result;
   }
 
@@ -469,8 +474,8 @@ class Parser {
       Fail(Peek(), "expected )");
       return nullptr;
     }
+    Take();  // the closing bracket, found while newlines were spacing
     --bracket_depth_;
-    Take();
     return inner;
   }
 
@@ -491,8 +496,8 @@ class Parser {
         return nullptr;
       }
     }
+    Take();  // the closing bracket, found while newlines were spacing
     --bracket_depth_;
-    Take();
     return FoldContainer(std::move(n));
   }
 
@@ -526,8 +531,8 @@ class Parser {
         return nullptr;
       }
     }
+    Take();  // the closing bracket, found while newlines were spacing
     --bracket_depth_;
-    Take();
     return FoldContainer(std::move(n));
   }
 
@@ -606,8 +611,8 @@ class Parser {
         return Fail(Peek(), "expected , or )");
       }
     }
+    Take();  // the closing bracket, found while newlines were spacing
     --bracket_depth_;
-    Take();
     return true;
   }
 
@@ -746,8 +751,8 @@ class Parser {
       Fail(Peek(), "expected }");
       return nullptr;
     }
+    Take();  // the closing bracket, found while newlines were spacing
     --bracket_depth_;
-    Take();
     return body;
   }
 

@@ -227,10 +227,10 @@ bool AppendJsonAt(const Json& v, const JsonStyle& style, int depth, std::string*
       for (const Json& item : v) {
         if (!first) out->push_back(',');
         first = false;
-        if (!style.indent.empty()) AppendNewlineIndent(style, depth + 1, out);
+        if (style.pretty) AppendNewlineIndent(style, depth + 1, out);
         if (!AppendJsonAt(item, style, depth + 1, out, bad)) return false;
       }
-      if (!style.indent.empty()) AppendNewlineIndent(style, depth, out);
+      if (style.pretty) AppendNewlineIndent(style, depth, out);
       out->push_back(']');
       return true;
     }
@@ -244,12 +244,12 @@ bool AppendJsonAt(const Json& v, const JsonStyle& style, int depth, std::string*
       for (auto it = v.begin(); it != v.end(); ++it) {
         if (!first) out->push_back(',');
         first = false;
-        if (!style.indent.empty()) AppendNewlineIndent(style, depth + 1, out);
+        if (style.pretty) AppendNewlineIndent(style, depth + 1, out);
         AppendJsonString(it.key(), style.escape_html, out);
-        out->append(style.indent.empty() ? ":" : ": ");
+        out->append(style.pretty ? ": " : ":");
         if (!AppendJsonAt(it.value(), style, depth + 1, out, bad)) return false;
       }
-      if (!style.indent.empty()) AppendNewlineIndent(style, depth, out);
+      if (style.pretty) AppendNewlineIndent(style, depth, out);
       out->push_back('}');
       return true;
     }
@@ -359,7 +359,7 @@ std::string GoQuote(std::string_view s) {
           out += "\\x";
           out += kHex[cp >> 4];
           out += kHex[cp & 15];
-        } else if (cp >= 0x80 && cp < 0xA0) {
+        } else if ((cp >= 0x80 && cp <= 0xA0) || cp == 0xAD) {  // not printable for Go
           out += "\\u00";
           out += kHex[cp >> 4];
           out += kHex[cp & 15];
@@ -465,7 +465,8 @@ std::string ToBentoString(const Json& v) {
       return "null";
     default: {
       std::string out, bad;
-      if (!AppendJson(v, JsonStyle{.escape_html = true, .indent = {}}, &out, &bad)) return "null";
+      if (!AppendJson(v, JsonStyle{.escape_html = true, .pretty = false, .indent = {}}, &out, &bad))
+        return "null";
       return out;
     }
   }

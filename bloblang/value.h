@@ -75,7 +75,8 @@ std::string ToBentoString(const Json& v);
 
 struct JsonStyle {
   bool escape_html = false;  // <, >, & as \u003c, \u003e, \u0026 (json.Marshal's default)
-  std::string_view indent;   // empty: compact; otherwise one level of indentation
+  bool pretty = false;       // one member per line, as json.MarshalIndent
+  std::string_view indent;   // one level of indentation when pretty
 };
 
 // Appends `v` as Go's encoding/json would: sorted keys, floats in Go's form, bytes as base64,
@@ -106,8 +107,8 @@ std::string GoQuote(std::string_view s);
 // ("invalid character 'h' looking for beginning of value") when it is not JSON.
 bool ParseMessageJson(std::string_view text, Json* out, std::string* error);
 
-// `text` parsed as Go's json.Unmarshal would (one document, nothing after it), with its error
-// texts ("unexpected end of JSON input", "invalid character 'x' after top-level value").
+// The first JSON document of `text`, as Go's json.Decoder reads it (what follows is ignored),
+// with its error texts ("EOF", "unexpected EOF", "invalid character 'x' ...").
 bool ParseJsonDocument(std::string_view text, Json* out, std::string* error);
 
 }  // namespace drover::bloblang
