@@ -1,9 +1,11 @@
 // ValidateJobConfig (api/validation.h): the type-specific config shapes of SPEC §4 and the
-// pipeline components of SPEC §10. Bloblang mappings are checked by the pipeline engine.
+// pipeline components of SPEC §10. Bloblang mappings are parsed here with the engine's own parser,
+// so a mapping outside Drover's subset is refused when the job is put, not on a node.
 #include <set>
 
 #include "api/document.h"
 #include "api/validation.h"
+#include "bloblang/bloblang.h"
 
 namespace drover {
 namespace {
@@ -114,6 +116,13 @@ void CheckDurationString(const Json& object, std::string_view field, const std::
   }
 }
 
+// Reports a Bloblang mapping that does not parse at `path`: "line 2 char 8: unrecognised
+// function 'foo'".
+void CheckMapping(const std::string& mapping, const std::string& path, Diagnostics* d) {
+  Result<bloblang::Mapping> parsed = bloblang::Mapping::Parse(mapping);
+  if (!parsed.ok()) d->Error(path, parsed.status().message());
+}
+
 void ValidateInput(const Json& input, const std::string& path, Diagnostics* d) {
   std::string name =
       SingleComponent(input, path, "input", {"file", "stdin", "generate", "http_server"}, d);
@@ -148,6 +157,11 @@ void ValidateInput(const Json& input, const std::string& path, Diagnostics* d) {
   } else if (name == "generate") {
     CheckFields(body, p, "input generate", {"mapping", "interval", "count"}, d);
     CheckStringField(body, "mapping", p, /*required=*/true, d);
+    auto mapping = body.find("mapping");
+    if (mapping != body.end() && mapping->is_string() &&
+        !mapping->get_ref<const std::string&>().empty()) {
+      CheckMapping(mapping->get_ref<const std::string&>(), FieldPathAppendKey(p, "mapping"), d);
+    }
     CheckDurationString(body, "interval", p, d);
     auto count = body.find("count");
     if (count != body.end() && !count->is_null()) {
@@ -170,9 +184,12 @@ void ValidateProcessor(const Json& processor, const std::string& path, Diagnosti
   const Json& body = processor.begin().value();
   std::string p = FieldPathAppendKey(path, name);
   if (name == "mapping") {
-    if (ExpectKind(body, body.is_string(), p, "a Bloblang mapping (a string)", d) &&
-        body.get_ref<const std::string&>().empty()) {
-      d->Error(p, "must not be empty");
+    if (ExpectKind(body, body.is_string(), p, "a Bloblang mapping (a string)", d)) {
+      if (body.get_ref<const std::string&>().empty()) {
+        d->Error(p, "must not be empty");
+      } else {
+        CheckMapping(body.get_ref<const std::string&>(), p, d);
+      }
     }
   } else if (name == "log") {
     if (!ExpectKind(body, body.is_object(), p, "an object", d)) return;

@@ -350,5 +350,60 @@ TEST(Normalization, EmptyAndMissingMapsAreEqual) {
   EXPECT_EQ(a.spec(), b.spec());
 }
 
+// ---- Bloblang mappings are parsed when the job is validated (SPEC §10) ----------------------
+
+TEST(MappingValidation, ProcessorMappingThatDoesNotParseIsAnErrorAtItsPath) {
+  CheckedRequest c = CheckPutJobRequest(Patched(R"json({"config": {"pipeline": {"processors": [
+      {"mapping": "root = this\nroot.x = foo()"}]}}})json"));
+  EXPECT_FALSE(c.ok());
+  EXPECT_THAT(c.diagnostics.errors(),
+              Contains(AllOf(
+                  Field(&FieldIssue::field, "spec.config.pipeline.processors[0].mapping"),
+                  Field(&FieldIssue::message, "line 2 char 10: unrecognised function 'foo'"))));
+}
+
+TEST(MappingValidation, OnlyTheBadProcessorIsReported) {
+  CheckedRequest c = CheckPutJobRequest(Patched(R"json({"config": {"pipeline": {"processors": [
+      {"mapping": "root = this.a.uppercase()"},
+      {"mapping": "root = this.a.shout()"}]}}})json"));
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(ErrorFields(c),
+            (std::vector<std::string>{"spec.config.pipeline.processors[1].mapping"}));
+  EXPECT_THAT(c.diagnostics.errors()[0].message, HasSubstr("unrecognised method 'shout'"));
+}
+
+TEST(MappingValidation, GenerateInputMappingIsParsed) {
+  CheckedRequest c = CheckPutJobRequest(Patched(R"json({"config": {"input": {"stdin": null,
+      "generate": {"mapping": "root = {\"ts\": now(}", "interval": "1s"}}}})json"));
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(ErrorFields(c), (std::vector<std::string>{"spec.config.input.generate.mapping"}));
+  EXPECT_THAT(c.diagnostics.errors()[0].message, ::testing::StartsWith("line 1 char "));
+}
+
+TEST(MappingValidation, QueryMappingsAreParsedToo) {
+  CheckedRequest c = CheckPutJobRequest(Patched(R"json({"type": "query", "config": {
+      "pipeline": {"processors": [{"mapping": "root = match this {}"}]}}})json"));
+  EXPECT_FALSE(c.ok());
+  EXPECT_THAT(ErrorFields(c), Contains("spec.config.pipeline.processors[0].mapping"));
+}
+
+TEST(MappingValidation, MappingsInTheSubsetAreValid) {
+  CheckedRequest c = CheckPutJobRequest(Patched(R"json({"config": {
+      "input": {"stdin": null, "generate": {
+        "mapping": "root = {\"ts\": now(), \"id\": uuid_v4()}", "interval": "5s"}},
+      "pipeline": {"processors": [
+        {"mapping": "root = this\nroot.processed_at = now()\n"},
+        {"mapping": "let n = this.n | 0\nmeta kind = \"x\"\nroot.big = if $n > 10 { true } else { deleted() }"}]}}})json"));
+  EXPECT_TRUE(c.ok()) << c.diagnostics.Summary();
+}
+
+TEST(MappingValidation, EmptyMappingIsStillRequiredNotAParseError) {
+  CheckedRequest c = CheckPutJobRequest(
+      Patched(R"json({"config": {"pipeline": {"processors": [{"mapping": ""}]}}})json"));
+  EXPECT_FALSE(c.ok());
+  ASSERT_EQ(c.diagnostics.errors().size(), 1u);
+  EXPECT_EQ(c.diagnostics.errors()[0].message, "must not be empty");
+}
+
 }  // namespace
 }  // namespace drover
