@@ -356,10 +356,10 @@ TEST(MappingValidation, ProcessorMappingThatDoesNotParseIsAnErrorAtItsPath) {
   CheckedRequest c = CheckPutJobRequest(Patched(R"json({"config": {"pipeline": {"processors": [
       {"mapping": "root = this\nroot.x = foo()"}]}}})json"));
   EXPECT_FALSE(c.ok());
-  EXPECT_THAT(c.diagnostics.errors(),
-              Contains(AllOf(
-                  Field(&FieldIssue::field, "spec.config.pipeline.processors[0].mapping"),
-                  Field(&FieldIssue::message, "line 2 char 10: unrecognised function 'foo'"))));
+  EXPECT_THAT(
+      c.diagnostics.errors(),
+      Contains(AllOf(Field(&FieldIssue::field, "spec.config.pipeline.processors[0].mapping"),
+                     Field(&FieldIssue::message, "line 2 char 10: unrecognised function 'foo'"))));
 }
 
 TEST(MappingValidation, OnlyTheBadProcessorIsReported) {
