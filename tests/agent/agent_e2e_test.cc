@@ -8,7 +8,9 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "api/job.h"
@@ -302,6 +304,177 @@ TEST_F(AgentEndToEnd, NodeOfflineDuringARolloutCatchesUpWhenItReturns) {
 
   Agent("node-3").Start();
   EXPECT_TRUE(Eventually([&] { return testing::ReadAll(node3) == "v2\n"; }));
+}
+
+// ---- pipelines and queries: the built-in engine in `drover engine` child processes ----
+
+// Every line the executions of an agent wrote on stdout, from its data dir.
+std::string AgentStdout(const AgentProcess& agent) {
+  std::string all;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(agent.data_dir() / "executions", ec)) {
+    all += testing::ReadAll(e.path() / "stdout.log");
+  }
+  return all;
+}
+
+class PipelineEndToEnd : public AgentEndToEnd {
+ protected:
+  void SetUp() override {
+    AgentEndToEnd::SetUp();
+    logs_ = work_ / "var" / "log" / "app";
+    fs::create_directories(logs_);
+  }
+  void TearDown() override {
+    feeding_ = false;
+    if (feeder_.joinable()) feeder_.join();
+    AgentEndToEnd::TearDown();
+  }
+  // The seed's example (shared/seed), its paths pointed at the test folder.
+  Json Seed(const std::string& mapping = "root = this\nroot.processed_at = now()\n") {
+    return {{"name", "log-processor"},
+            {"namespace", "production"},
+            {"description", "Processes application logs from edge nodes"},
+            {"labels", {{"env", "production"}, {"region", "us-west"}, {"version", "v1.2.0"}}},
+            {"priority", 50},
+            {"type", "pipeline"},
+            {"selector", {{"match_labels", {{"env", "production"}, {"role", "app-server"}}}}},
+            {"config",
+             {{"input", {{"file", {{"paths", {(logs_ / "*.log").string()}}}}}},
+              {"pipeline", {{"processors", {{{"mapping", mapping}}}}}},
+              {"output", {{"stdout", Json::object()}}}}}};
+  }
+  void Append(const std::string& line) {
+    std::ofstream(logs_ / "app.log", std::ios::app) << line << "\n";
+  }
+  // Appends a JSON line every 50 ms until the test ends, so that health windows see traffic.
+  void Feed() {
+    feeding_ = true;
+    feeder_ = std::thread([this] {
+      for (int i = 0; feeding_; ++i) {
+        Append("{\"seq\":" + std::to_string(i) + ",\"msg\":\"tick\"}");
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+  }
+  Json Job(const std::string& name) {
+    return controller_.Call("GET", "/api/v1/jobs/" + name + "?namespace=production").Json()["job"];
+  }
+  std::string Phase(const std::string& name) {
+    Json j = Job(name);
+    return j["status"]["rollout"].is_object() ? j["status"]["rollout"].value("phase", "")
+                                              : std::string();
+  }
+  // node -> version of the job's executions that run and are meant to
+  std::map<std::string, int> Running(const std::string& name) {
+    std::map<std::string, int> out;
+    const Json items =
+        controller_.Call("GET", "/api/v1/jobs/" + name + "/executions?namespace=production")
+            .Json()["items"];
+    for (const Json& e : items) {
+      if (e.value("state", "") == "running" && e.value("desired_state", "") == "running") {
+        out[e.value("node_id", "")] = e.value("version", 0);
+      }
+    }
+    return out;
+  }
+
+  fs::path logs_;
+  std::atomic<bool> feeding_{false};
+  std::thread feeder_;
+};
+
+TEST_F(PipelineEndToEnd, SeedExampleRunsOnMatchingNodesAndFollowsAppendedLines) {
+  Append(R"({"level":"info","msg":"before the job"})");
+  Json put = Put(Seed());
+  ASSERT_TRUE(Eventually([&] {
+    return AgentStdout(Agent("node-1")).find("before the job") != std::string::npos &&
+           AgentStdout(Agent("node-2")).find("before the job") != std::string::npos;
+  })) << AgentStdout(Agent("node-1"));
+  for (const char* node : {"node-1", "node-2"}) {
+    std::string out = AgentStdout(Agent(node));
+    Json line = Json::parse(out.substr(0, out.find('\n')), nullptr, false);
+    EXPECT_EQ(line.value("msg", ""), "before the job") << out;
+    EXPECT_TRUE(line.contains("processed_at")) << out;
+  }
+  EXPECT_EQ(AgentStdout(Agent("node-3")), "");  // role=db does not match
+
+  Append(R"({"level":"warn","msg":"appended later"})");
+  EXPECT_TRUE(Eventually([&] {
+    return AgentStdout(Agent("node-1")).find("appended later") != std::string::npos &&
+           AgentStdout(Agent("node-2")).find("appended later") != std::string::npos;
+  }));
+  // each line once
+  std::string out = AgentStdout(Agent("node-1"));
+  EXPECT_EQ(out.find("before the job"), out.rfind("before the job")) << out;
+}
+
+TEST_F(PipelineEndToEnd, HealthGatedRollingUpdateThenABadVersionRollsBack) {
+  Feed();
+  auto rolling = [&](const std::string& mapping) {
+    Json spec = Seed(mapping);
+    spec["rollout"] = {{"strategy", "rolling"},
+                       {"max_parallel", 50},
+                       {"max_failed_nodes", 0},
+                       {"health_check", HealthCheck()}};
+    return spec;
+  };
+  Put(rolling("root = this\nroot.processed_at = now()\n"));
+  ASSERT_TRUE(Eventually([&] { return Phase("log-processor") == "succeeded"; }))
+      << Job("log-processor");
+
+  // (b) v2, gated by health checks, goes out wave by wave
+  Put(rolling("root = this\nroot.processed_at = now()\nroot.v = 2\n"));
+  ASSERT_TRUE(Eventually([&] {
+    return Phase("log-processor") == "succeeded" &&
+           Job("log-processor")["status"].value("version", 0) == 2;
+  })) << Job("log-processor");
+  EXPECT_EQ(Running("log-processor"), (std::map<std::string, int>{{"node-1", 2}, {"node-2", 2}}));
+  EXPECT_TRUE(Eventually(
+      [&] { return AgentStdout(Agent("node-1")).find("\"v\":2") != std::string::npos; }));
+
+  // (c) v3's mapping fails on every message: the error rate breaches max_error_rate, the
+  // rollout halts and rolls back, and the nodes run v2 again
+  Put(rolling("root = this\nroot.n = this.missing.number()\n"));
+  ASSERT_TRUE(Eventually([&] { return Phase("log-processor") == "rolled_back"; }, 60s))
+      << Job("log-processor");
+  const Json job = Job("log-processor");
+  EXPECT_EQ(job["status"].value("failed_version", 0), 3) << job;
+  EXPECT_EQ(job["status"].value("stable_version", 0), 2) << job;
+  EXPECT_TRUE(Eventually([&] {
+    return Running("log-processor") == std::map<std::string, int>{{"node-1", 2}, {"node-2", 2}};
+  })) << Running("log-processor").size();
+}
+
+TEST_F(PipelineEndToEnd, QueryReturnsEachNodesResults) {
+  fs::create_directories(work_ / "query");
+  std::ofstream(work_ / "query" / "a.log") << "{\"n\":1}\n{\"n\":2}\nnot json\n";
+  Json spec = {
+      {"name", "count-lines"},
+      {"type", "query"},
+      {"selector", {{"match_labels", {{"region", "us"}}}}},
+      {"config",
+       {{"input", {{"file", {{"paths", {(work_ / "query" / "*.log").string()}}}}}},
+        {"pipeline", {{"processors", {{{"mapping", "root.node = hostname()\nroot.n = this.n"}}}}}},
+        {"output", {{"drop", Json::object()}}}}}};
+  Put(spec);
+  ASSERT_TRUE(Eventually([&] {
+    return controller_.Call("GET", "/api/v1/jobs/count-lines")
+               .Json()["job"]["status"]
+               .value("state", "") == "completed";
+  })) << controller_.Call("GET", "/api/v1/jobs/count-lines").body;
+  const Json results = controller_.Call("GET", "/api/v1/jobs/count-lines/results").Json();
+  ASSERT_EQ(results["items"].size(), 2u) << results;  // node-2 and node-3
+  std::set<std::string> nodes;
+  for (const Json& item : results["items"]) {
+    nodes.insert(item.value("node_id", ""));
+    EXPECT_EQ(item.value("state", ""), "completed");
+    ASSERT_EQ(item["results"].size(), 3u) << item;
+    EXPECT_EQ(item["results"][0]["n"], 1) << item;
+    EXPECT_EQ(item["results"][1]["n"], 2) << item;
+    EXPECT_EQ(item["results"][2], "not json") << item;  // a processor error passes it unchanged
+  }
+  EXPECT_EQ(nodes, (std::set<std::string>{"node-2", "node-3"}));
 }
 
 }  // namespace
