@@ -73,7 +73,11 @@ bool WriteFileAtomically(const fs::path& path, const std::string& text) {
   return !ec;
 }
 
-void Log(const std::string& line) { std::cerr << "drover-agent: " << line << "\n"; }
+// One line on stderr, whole (several agents may share a process under `drover dev`).
+void Log(const std::string& node_id, const std::string& line) {
+  std::string text = "drover-agent[" + node_id + "]: " + line + "\n";
+  std::cerr << text << std::flush;
+}
 
 }  // namespace
 
@@ -222,7 +226,7 @@ struct Agent::State {
       }
       const pid_t pid = s.value("pid", 0);
       if (pid > 0 && KillLeftoverGroup(pid, s.value("pid_start", uint64_t{0}))) {
-        Log("killed the process group " + std::to_string(pid) + " left by an earlier run");
+        Log(node_id, "killed the process group " + std::to_string(pid) + " left by an earlier run");
       }
       auto e = NewExecution(std::move(*a), &s);
       if (!e->terminal()) {
@@ -415,7 +419,7 @@ struct Agent::State {
     ++e.window.processed;
     std::string what = first ? "wrote " : "restored (changed on the node) ";
     for (size_t i = 0; i < written->size(); ++i) what += (i ? ", " : "") + (*written)[i];
-    if (!first) Log(e.a.execution_id + ": " + what);
+    if (!first) Log(node_id, e.a.execution_id + ": " + what);
     SetState(e, "running", what);
     if (has_hook && !e.process) {
       SpawnRequest hook;
@@ -715,7 +719,7 @@ struct Agent::State {
     for (size_t i = 0; i < answer["assignments"].size(); ++i) {
       Result<Assignment> a = ParseAssignment(answer["assignments"][i]);
       if (!a.ok()) {
-        Log("ignoring assignments[" + std::to_string(i) + "]: " + a.status().message());
+        Log(node_id, "ignoring assignments[" + std::to_string(i) + "]: " + a.status().message());
         continue;
       }
       parsed.push_back(std::move(*a));
@@ -840,12 +844,13 @@ struct Agent::State {
           if (answer.body.is_object()) {
             heartbeat_interval_ms = answer.body.value("heartbeat_interval_ms", int64_t{5000});
           }
-          Log("registered with " + options.server + " as " + node_id);
+          Log(node_id, "registered with " + options.server + " as " + node_id);
           last_error.clear();
         } else {
           std::string why = answer.status == 0 ? answer.error
                                                : std::to_string(answer.status) + " " + answer.error;
-          if (why != last_error) Log("cannot register with " + options.server + ": " + why);
+          if (why != last_error)
+            Log(node_id, "cannot register with " + options.server + ": " + why);
           last_error = why;
           // a refusal (bad labels, another token's node id) will not fix itself quickly
           std::unique_lock<std::mutex> lock(mu);
@@ -865,7 +870,7 @@ struct Agent::State {
       } else {
         std::string why =
             answer.status == 0 ? answer.error : std::to_string(answer.status) + " " + answer.error;
-        if (why != last_error) Log("heartbeat failed: " + why);
+        if (why != last_error) Log(node_id, "heartbeat failed: " + why);
         last_error = why;
         if (answer.status == 404 || answer.status == 409) registered = false;
       }
