@@ -220,7 +220,8 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
   const bool large = snapshot->executions.size() > 20'000;
   Observed observed = Observe(*snapshot, job.spec);
-  outcome.plan = Decide(job, snapshot->rollout->value, observed, clock_.Now(), clock_.WallTime());
+  const std::string wall = clock_.WallTime();
+  outcome.plan = Decide(job, snapshot->rollout->value, observed, clock_.Now(), wall);
   Plan& plan = outcome.plan;
   outcome.requeue_after = plan.requeue_after;
   if (plan.empty()) return outcome;
@@ -254,7 +255,8 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   const RolloutRecord& rollout = plan.rollout ? *plan.rollout : snapshot->rollout->value;
   txn.success.push_back(
       store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
-  for (ExecutionRecord& e : plan.create) {
+  for (const NewExecution& c : plan.create) {
+    ExecutionRecord e = NewExecutionRecord(job, c, wall);
     e.id = NewExecutionId();
     txn.success.push_back(
         store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));

@@ -1,8 +1,10 @@
 #include "reconcilers/rollout.h"
 
 #include <algorithm>
-#include <set>
+#include <cstring>
+#include <deque>
 #include <string_view>
+#include <tuple>
 #include <unordered_set>
 
 #include "reconcilers/executions.h"
@@ -51,6 +53,272 @@ std::string FormatPercent(double p) {
   return buffer;
 }
 
+// A hash of a node id for NodeTable: 8 bytes at a time, multiply-xorshift mixed. Only placement
+// in the table depends on it, never the plan.
+uint64_t IdHash(std::string_view id) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ id.size();
+  const char* p = id.data();
+  size_t left = id.size();
+  for (; left >= 8; p += 8, left -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  if (left > 0) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, left);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+// Node id -> node index without an allocation per node: open addressing (linear probing) over a
+// power-of-two table of slots holding the id's hash tag (high 32 bits) and index + 1 (low 32;
+// 0: empty). The ids themselves stay in the caller's `ids` vector.
+class NodeTable {
+ public:
+  void Reserve(size_t n) {
+    size_t capacity = 16;
+    while (capacity < 2 * n) capacity <<= 1;
+    slots_.assign(capacity, 0);
+    mask_ = capacity - 1;
+    size_ = 0;
+  }
+
+  int Find(std::string_view id, const std::vector<std::string_view>& ids) const {
+    return Find(id, IdHash(id), ids);
+  }
+
+  // Resolves `count` ids at once, in order: done(i, index) with the index of id_of(i) — for
+  // FindAll -1 when it is missing; InsertAll maps a missing id to `ids.size()` and appends it to
+  // `ids`. The memory each lookup will touch (its slot, then the id it compares with) is
+  // prefetched a few lookups ahead: a table of 100,000 nodes does not fit in a core's cache, and
+  // one lookup alone waits on three cache misses in a row.
+  template <typename IdOf, typename Done>
+  void FindAll(size_t count, IdOf id_of, const std::vector<std::string_view>& ids,
+               Done done) const {
+    Resolve<false>(*this, count, id_of, ids, done);
+  }
+  template <typename IdOf, typename Done>
+  void InsertAll(size_t count, IdOf id_of, std::vector<std::string_view>& ids, Done done) {
+    Resolve<true>(*this, count, id_of, ids, done);
+  }
+
+ private:
+  template <bool kInsert, typename Self, typename IdOf, typename Ids, typename Done>
+  static void Resolve(Self& self, size_t count, IdOf id_of, Ids& ids, Done done) {
+    const std::vector<uint64_t>& slots = self.slots_;
+    constexpr size_t kStep = 8;
+    constexpr size_t kRing = 4 * kStep;
+    uint64_t hashes[kRing];
+    for (size_t i = 0; i < count + 3 * kStep; ++i) {
+      if (i < count) {
+        const uint64_t h = IdHash(id_of(i));
+        hashes[i % kRing] = h;
+        __builtin_prefetch(&slots[static_cast<size_t>(h) & self.mask_]);
+      }
+      for (size_t stage = 1; stage <= 2; ++stage) {
+        if (i < stage * kStep || i - stage * kStep >= count) continue;
+        const uint64_t h = hashes[(i - stage * kStep) % kRing];
+        const uint64_t slot = slots[static_cast<size_t>(h) & self.mask_];
+        if (slot == 0 || (slot >> 32) != (h >> 32)) continue;
+        const size_t index = static_cast<size_t>(static_cast<uint32_t>(slot)) - 1;
+        if (stage == 1) {
+          __builtin_prefetch(&ids[index]);
+        } else {
+          __builtin_prefetch(ids[index].data());
+        }
+      }
+      if (i >= 3 * kStep) {
+        const size_t j = i - 3 * kStep;
+        const uint64_t h = hashes[j % kRing];
+        if constexpr (kInsert) {
+          done(j, self.Insert(id_of(j), h, ids).first);
+        } else {
+          done(j, self.Find(id_of(j), h, ids));
+        }
+      }
+    }
+  }
+
+  int Find(std::string_view id, uint64_t h, const std::vector<std::string_view>& ids) const {
+    const uint64_t tag = h >> 32;
+    for (size_t at = static_cast<size_t>(h) & mask_;; at = (at + 1) & mask_) {
+      const uint64_t slot = slots_[at];
+      if (slot == 0) return -1;
+      if ((slot >> 32) == tag) {
+        const int index = static_cast<int>(static_cast<uint32_t>(slot)) - 1;
+        if (ids[static_cast<size_t>(index)] == id) return index;
+      }
+    }
+  }
+
+  std::pair<int, bool> Insert(std::string_view id, uint64_t h, std::vector<std::string_view>& ids) {
+    if (2 * (size_ + 1) > slots_.size()) Grow(ids);
+    const uint64_t tag = h >> 32;
+    size_t at = static_cast<size_t>(h) & mask_;
+    for (;; at = (at + 1) & mask_) {
+      const uint64_t slot = slots_[at];
+      if (slot == 0) break;
+      if ((slot >> 32) == tag) {
+        const int index = static_cast<int>(static_cast<uint32_t>(slot)) - 1;
+        if (ids[static_cast<size_t>(index)] == id) return {index, false};
+      }
+    }
+    const int index = static_cast<int>(ids.size());
+    ids.push_back(id);
+    slots_[at] = (tag << 32) | static_cast<uint64_t>(index + 1);
+    ++size_;
+    return {index, true};
+  }
+
+  void Grow(const std::vector<std::string_view>& ids) {
+    std::vector<uint64_t> old;
+    old.swap(slots_);
+    slots_.assign(std::max<size_t>(16, 2 * old.size()), 0);
+    mask_ = slots_.size() - 1;
+    for (uint64_t slot : old) {
+      if (slot == 0) continue;
+      const size_t index = static_cast<size_t>(static_cast<uint32_t>(slot)) - 1;
+      size_t at = static_cast<size_t>(IdHash(ids[index])) & mask_;
+      while (slots_[at] != 0) at = (at + 1) & mask_;
+      slots_[at] = slot;
+    }
+  }
+
+  std::vector<uint64_t> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// The first 8 bytes of an id as a big-endian number (zero-padded): comparing these compares the
+// ids byte-wise as std::string does, up to ties.
+uint64_t IdPrefix(std::string_view id) {
+  uint64_t key = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    key = (key << 8) | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
+  }
+  return key;
+}
+
+// Every field of a rollout record but its targets, as a tuple of references (one binding per
+// field: a field added to RolloutRecord fails to compile here until it is added below too).
+template <typename Record>
+auto FieldsButTargets(Record& r) {
+  auto& [phase, from_version, to_version, strategy, current_wave, total_waves, target_nodes,
+         updated_nodes, healthy_nodes, failed_nodes, skipped_nodes, canary_nodes, targets,
+         wave_size, paused_from, rollout_id, attempt, promoted, rollback_reason, started_at,
+         completed_at, message] = r;
+  return std::tie(phase, from_version, to_version, strategy, current_wave, total_waves,
+                  target_nodes, updated_nodes, healthy_nodes, failed_nodes, skipped_nodes,
+                  canary_nodes, wave_size, paused_from, rollout_id, attempt, promoted,
+                  rollback_reason, started_at, completed_at, message);
+}
+
+// A copy of a rollout record without its targets (100,000 strings in a large job).
+RolloutRecord WithoutTargets(const RolloutRecord& r) {
+  RolloutRecord copy;
+  FieldsButTargets(copy) = FieldsButTargets(r);
+  return copy;
+}
+
+// Sorts (key, node) pairs by key, then by node id: an LSD radix sort on the 64-bit keys (stable),
+// then runs of equal keys (hash collisions) ordered by id.
+void SortByKeyThenId(std::vector<std::pair<uint64_t, int>>& keyed,
+                     const std::vector<std::string_view>& ids) {
+  std::vector<std::pair<uint64_t, int>> buffer(keyed.size());
+  std::vector<size_t> count(1 << 16);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const auto& k : keyed) ++count[(k.first >> shift) & 0xffff];
+    size_t sum = 0;
+    for (size_t& c : count) {
+      const size_t n = c;
+      c = sum;
+      sum += n;
+    }
+    for (const auto& k : keyed) buffer[count[(k.first >> shift) & 0xffff]++] = k;
+    keyed.swap(buffer);
+  }
+  for (size_t begin = 0; begin < keyed.size();) {
+    size_t end = begin + 1;
+    while (end < keyed.size() && keyed[end].first == keyed[begin].first) ++end;
+    if (end - begin > 1) {
+      std::sort(keyed.begin() + static_cast<long>(begin), keyed.begin() + static_cast<long>(end),
+                [&](const auto& a, const auto& b) {
+                  return ids[static_cast<size_t>(a.second)] < ids[static_cast<size_t>(b.second)];
+                });
+    }
+    begin = end;
+  }
+}
+
+// What the decision reads of an execution in its loops, in 40 bytes (a record is ~480 with its
+// strings): a reconcile of a 100,000-execution job goes over them several times.
+enum class ExecState : uint8_t {
+  kPending,
+  kStarting,
+  kRunning,
+  kCompleted,
+  kFailed,
+  kStopped,
+  kOther
+};
+enum class Desired : uint8_t { kRunning, kStopped, kOther };
+enum class Health : uint8_t { kHealthy, kUnhealthy, kOther };
+
+struct Summary {
+  int64_t rollout_id = 0;
+  int64_t replaced_for_rollout = 0;
+  int version = 0;
+  int attempt = 0;
+  int replaced_for_version = 0;
+  int restarts = 0;
+  ExecState state = ExecState::kOther;
+  Desired desired = Desired::kOther;
+  Health health = Health::kOther;
+  bool stable = false;  // stable_at is set
+
+  // not terminal (IsActive)
+  bool active() const {
+    return state != ExecState::kCompleted && state != ExecState::kFailed &&
+           state != ExecState::kStopped;
+  }
+};
+
+ExecState StateOf(std::string_view s) {
+  if (s == "pending") return ExecState::kPending;
+  if (s == "starting") return ExecState::kStarting;
+  if (s == "running") return ExecState::kRunning;
+  if (s == "completed") return ExecState::kCompleted;
+  if (s == "failed") return ExecState::kFailed;
+  if (s == "stopped") return ExecState::kStopped;
+  return ExecState::kOther;
+}
+
+Summary Summarize(const ExecutionRecord& e) {
+  Summary s;
+  s.rollout_id = e.rollout_id;
+  s.replaced_for_rollout = e.replaced_for_rollout;
+  s.version = e.version;
+  s.attempt = e.attempt;
+  s.replaced_for_version = e.replaced_for_version;
+  s.restarts = e.restarts;
+  s.state = StateOf(e.state);
+  s.desired = e.desired_state == "running"   ? Desired::kRunning
+              : e.desired_state == "stopped" ? Desired::kStopped
+                                             : Desired::kOther;
+  s.health = e.health == "healthy"     ? Health::kHealthy
+             : e.health == "unhealthy" ? Health::kUnhealthy
+                                       : Health::kOther;
+  s.stable = !e.stable_at.empty();
+  return s;
+}
+
 // Decide's working state. Nodes are numbered: 0..N-1 are the observed nodes, N.. the nodes that
 // only appear in executions (deleted nodes). Executions are read in place and copied only when
 // the plan changes one, so a reconcile of a 100,000-node job that changes nothing copies nothing.
@@ -60,7 +328,7 @@ class Decider {
           MonoTime now, const std::string& wall)
       : job_(job),
         original_job_(job),
-        r_(rollout),
+        r_(WithoutTargets(rollout)),
         original_rollout_(rollout),
         observed_(observed),
         now_(now),
@@ -97,27 +365,25 @@ class Decider {
   void Index() {
     const std::vector<NodeFacts>& nodes = observed_.nodes;
     const size_t n = nodes.size();
-    index_.reserve(n + 16);
+    index_.Reserve(n + 16);
     facts_.reserve(n);
     ids_.reserve(n);
-    for (const NodeFacts& f : nodes) {
-      auto [it, inserted] = index_.emplace(std::string_view(f.id), static_cast<int>(facts_.size()));
-      if (!inserted) continue;  // a duplicate: the first one counts
-      facts_.push_back(&f);
-      ids_.push_back(f.id);
-    }
+    index_.InsertAll(
+        n, [&](size_t k) -> std::string_view { return nodes[k].id; }, ids_,
+        [&](size_t k, int node) {
+          // a duplicate maps to the first one: that one counts
+          if (static_cast<size_t>(node) == facts_.size()) facts_.push_back(&nodes[k]);
+        });
     const std::vector<ExecutionRecord>& execs = observed_.executions;
     exec_node_.resize(execs.size());
-    for (size_t i = 0; i < execs.size(); ++i) {
-      std::string_view node = execs[i].node_id;
-      auto it = index_.find(node);
-      if (it == index_.end()) {
-        it = index_.emplace(node, static_cast<int>(facts_.size())).first;
-        facts_.push_back(nullptr);
-        ids_.push_back(node);
-      }
-      exec_node_[i] = it->second;
-    }
+    summary_.reserve(execs.size());
+    index_.InsertAll(
+        execs.size(), [&](size_t i) -> std::string_view { return execs[i].node_id; }, ids_,
+        [&](size_t i, int node) {
+          if (static_cast<size_t>(node) == facts_.size()) facts_.push_back(nullptr);
+          exec_node_[i] = node;
+          summary_.push_back(Summarize(execs[i]));
+        });
     // executions grouped by node (counting sort)
     const size_t m = facts_.size();
     node_begin_.assign(m + 1, 0);
@@ -134,14 +400,11 @@ class Decider {
     placed_.assign(m, 0);
     retry_node_.assign(m, 0);
     retry_exec_.assign(execs.size(), 0);
-    changed_.assign(execs.size(), 0);
+    copy_of_.assign(execs.size(), -1);
   }
 
   size_t NodeCount() const { return facts_.size(); }
-  int NodeIndex(std::string_view id) const {
-    auto it = index_.find(id);
-    return it == index_.end() ? -1 : it->second;
-  }
+  int NodeIndex(std::string_view id) const { return index_.Find(id, ids_); }
   const NodeFacts* Facts(int node) const {
     return node < 0 ? nullptr : facts_[static_cast<size_t>(node)];
   }
@@ -161,21 +424,27 @@ class Decider {
   }
 
   const ExecutionRecord& E(int i) const {
-    if (!modified_.empty()) {
-      auto it = modified_.find(i);
-      if (it != modified_.end()) return it->second;
-    }
-    return observed_.executions[static_cast<size_t>(i)];
+    const int copy = copy_of_[static_cast<size_t>(i)];
+    return copy < 0 ? observed_.executions[static_cast<size_t>(i)]
+                    : copies_[static_cast<size_t>(copy)];
+  }
+  bool Changed(int i) const { return copy_of_[static_cast<size_t>(i)] >= 0; }
+  // The summary of execution i as the plan has it so far.
+  Summary S(int i) const {
+    const int copy = copy_of_[static_cast<size_t>(i)];
+    return copy < 0 ? summary_[static_cast<size_t>(i)]
+                    : Summarize(copies_[static_cast<size_t>(copy)]);
   }
   // A copy of execution i that the plan will write.
   ExecutionRecord& Mut(int i) {
-    auto it = modified_.find(i);
-    if (it == modified_.end()) {
-      it = modified_.emplace(i, observed_.executions[static_cast<size_t>(i)]).first;
+    int& copy = copy_of_[static_cast<size_t>(i)];
+    if (copy < 0) {
+      copy = static_cast<int>(copies_.size());
+      copies_.push_back(observed_.executions[static_cast<size_t>(i)]);
     }
-    changed_[static_cast<size_t>(i)] = 1;
-    it->second.updated_at = wall_;
-    return it->second;
+    ExecutionRecord& e = copies_[static_cast<size_t>(copy)];
+    e.updated_at = wall_;
+    return e;
   }
   int ExecCount() const { return static_cast<int>(observed_.executions.size()); }
 
@@ -186,7 +455,8 @@ class Decider {
 
   bool HasActive(int node) const {
     for (int i : On(node)) {
-      if (IsActive(E(i)) && E(i).desired_state == "running") return true;
+      const Summary e = S(i);
+      if (e.active() && e.desired == Desired::kRunning) return true;
     }
     return false;
   }
@@ -194,8 +464,9 @@ class Decider {
   // True when the node runs the job, or ran it until the controller stopped it to be replaced.
   bool RunsJob(int node) const {
     for (int i : On(node)) {
-      const ExecutionRecord& e = E(i);
-      if (IsActive(e) || (e.desired_state == "stopped" && e.state == "stopped")) return true;
+      const Summary e = S(i);
+      if (e.active() || (e.desired == Desired::kStopped && e.state == ExecState::kStopped))
+        return true;
     }
     return false;
   }
@@ -239,16 +510,17 @@ class Decider {
 
   // The verdict on one execution of the rollout's target version (SPEC §5 "Failed nodes").
   Verdict Judge(int i, std::string* why) {
-    const ExecutionRecord& e = E(i);
-    if (e.state == "failed") {
-      *why = e.message.empty() ? "failed" : e.message;
+    const Summary e = S(i);
+    if (e.state == ExecState::kFailed) {
+      const std::string& message = E(i).message;
+      *why = message.empty() ? "failed" : message;
       return Verdict::kFailed;
     }
-    if (e.state == "stopped") {
+    if (e.state == ExecState::kStopped) {
       *why = "stopped on the node";
-      return e.desired_state == "stopped" ? Verdict::kPending : Verdict::kFailed;
+      return e.desired == Desired::kStopped ? Verdict::kPending : Verdict::kFailed;
     }
-    if (e.state == "completed") return Verdict::kHealthy;
+    if (e.state == ExecState::kCompleted) return Verdict::kHealthy;
     if (e.restarts >= rules_.failure_threshold) {
       *why = "restarted " + std::to_string(e.restarts) + " times";
       return Verdict::kFailed;
@@ -263,12 +535,12 @@ class Decider {
     const bool started = t != nullptr && t->started.has_value();
     const MonoTime base = started ? *t->started : FirstSeen(i);
     if (rules_.judged_by_agent) {
-      if (e.health == "unhealthy") {
+      if (e.health == Health::kUnhealthy) {
         *why = "reported unhealthy";
         return Verdict::kFailed;
       }
-      if (e.health == "healthy" || !e.stable_at.empty()) return Verdict::kHealthy;
-    } else if (started && e.state == "running") {
+      if (e.health == Health::kHealthy || e.stable) return Verdict::kHealthy;
+    } else if (started && e.state == ExecState::kRunning) {
       // immediate: one health interval running without a restart
       if (now_ - *t->started >= rules_.interval) return Verdict::kHealthy;
       Deadline(*t->started + rules_.interval);
@@ -289,10 +561,10 @@ class Decider {
     if (one_shot_ && execution_timeout == 0) execution_timeout = to.total_timeout;
     if (to.queue_timeout <= 0 && execution_timeout <= 0) return;
     for (int i = 0; i < ExecCount(); ++i) {
-      const ExecutionRecord& e = E(i);
-      if (!IsActive(e) || e.desired_state != "running") continue;
+      const Summary e = S(i);
+      if (!e.active() || e.desired != Desired::kRunning) continue;
       const ExecutionTiming* t = TimingOf(i);
-      if (to.queue_timeout > 0 && e.state == "pending") {
+      if (to.queue_timeout > 0 && e.state == ExecState::kPending) {
         MonoTime limit = FirstSeen(i) + std::chrono::seconds(to.queue_timeout);
         if (now_ >= limit) {
           Mark(i, "failed",
@@ -325,7 +597,8 @@ class Decider {
 
   void FailForTotalTimeout() {
     for (int i = 0; i < ExecCount(); ++i) {
-      if (IsActive(E(i)) && E(i).desired_state == "running") {
+      const Summary e = S(i);
+      if (e.active() && e.desired == Desired::kRunning) {
         Mark(i, "failed",
              "total_timeout: not done within " + std::to_string(job_.spec.timeouts.total_timeout) +
                  "s");
@@ -352,17 +625,15 @@ class Decider {
       const int node = static_cast<int>(k);
       if (Placeable(node)) keyed.emplace_back(TargetOrderKey(job_.id, ids_[k]), node);
     }
-    std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return ids_[static_cast<size_t>(a.second)] < ids_[static_cast<size_t>(b.second)];
-    });
+    SortByKeyThenId(keyed, ids_);
     std::vector<int> ordered;
     ordered.reserve(keyed.size());
     for (const auto& [key, node] : keyed) ordered.push_back(node);
     std::stable_partition(ordered.begin(), ordered.end(), [&](int node) {
       for (int i : On(node)) {
-        const ExecutionRecord& e = E(i);
-        if (e.desired_state == "running" && (e.state == "failed" || e.health == "unhealthy"))
+        const Summary e = S(i);
+        if (e.desired == Desired::kRunning &&
+            (e.state == ExecState::kFailed || e.health == Health::kUnhealthy))
           return true;
       }
       return false;
@@ -371,27 +642,44 @@ class Decider {
   }
 
   void StartTargets(const std::vector<int>& targets) {
-    r_.targets.clear();
-    r_.targets.reserve(targets.size());
-    for (int node : targets) r_.targets.emplace_back(ids_[static_cast<size_t>(node)]);
-    const size_t n = r_.targets.size();
+    std::vector<std::string>& ids = new_targets_.emplace();
+    ids.reserve(targets.size());
+    // targets are in rollout (hash) order: each id is a cache miss unless fetched ahead
+    constexpr size_t kAhead = 8;
+    for (size_t t = 0; t < targets.size(); ++t) {
+      if (t + 2 * kAhead < targets.size()) {
+        __builtin_prefetch(&ids_[static_cast<size_t>(targets[t + 2 * kAhead])]);
+      }
+      if (t + kAhead < targets.size()) {
+        __builtin_prefetch(ids_[static_cast<size_t>(targets[t + kAhead])].data());
+      }
+      ids.emplace_back(ids_[static_cast<size_t>(targets[t])]);
+    }
+    const size_t n = ids.size();
     r_.wave_size = static_cast<int>(WaveSize(policy().max_parallel, n));
     r_.canary_nodes.clear();
     if (policy().strategy == RolloutStrategy::kCanary && !r_.promoted) {
       size_t c = CanarySize(policy().canary_count, policy().canary_percent, n);
-      r_.canary_nodes.assign(r_.targets.begin(), r_.targets.begin() + static_cast<long>(c));
+      r_.canary_nodes.assign(ids.begin(), ids.begin() + static_cast<long>(c));
     }
     if (policy().strategy == RolloutStrategy::kImmediate) r_.wave_size = static_cast<int>(n);
   }
 
+  // T0: the rollout's targets, as stored or as this decision chose them.
+  const std::vector<std::string>& Targets() const {
+    return new_targets_ ? *new_targets_ : original_rollout_.targets;
+  }
+
   // T: T0 less the nodes that left the selector, were deleted or are draining (node indexes).
   std::vector<int> LiveTargets() const {
+    const std::vector<std::string>& targets = Targets();
     std::vector<int> live;
-    live.reserve(r_.targets.size());
-    for (const std::string& id : r_.targets) {
-      int node = NodeIndex(id);
-      if (Eligible(Facts(node))) live.push_back(node);
-    }
+    live.reserve(targets.size());
+    index_.FindAll(
+        targets.size(), [&](size_t t) -> std::string_view { return targets[t]; }, ids_,
+        [&](size_t, int node) {
+          if (Eligible(Facts(node))) live.push_back(node);
+        });
     return live;
   }
 
@@ -399,15 +687,16 @@ class Decider {
   int TargetExecution(int node) const {
     int best = -1;
     for (int i : On(node)) {
-      const ExecutionRecord& e = E(i);
+      const Summary e = S(i);
       if (e.version != r_.to_version || e.rollout_id != r_.rollout_id) continue;
-      if (e.desired_state == "stopped" && e.state == "stopped") continue;  // a drain's stop
+      if (e.desired == Desired::kStopped && e.state == ExecState::kStopped)
+        continue;  // a drain's stop
       if (best < 0) {
         best = i;
         continue;
       }
-      const ExecutionRecord& b = E(best);
-      if (e.attempt > b.attempt || (e.attempt == b.attempt && IsActive(e) && !IsActive(b))) {
+      const Summary b = S(best);
+      if (e.attempt > b.attempt || (e.attempt == b.attempt && e.active() && !b.active())) {
         best = i;
       }
     }
@@ -418,9 +707,9 @@ class Decider {
   // target version (the replacement is created once the stop completes), or -1.
   int ReplacedFor(int node) const {
     for (int i : On(node)) {
-      const ExecutionRecord& e = E(i);
+      const Summary e = S(i);
       if (e.replaced_for_rollout == r_.rollout_id && e.replaced_for_version == r_.to_version &&
-          e.desired_state == "stopped")
+          e.desired == Desired::kStopped)
         return i;
     }
     return -1;
@@ -474,7 +763,7 @@ class Decider {
       if (target >= 0) {
         std::string why;
         s.verdict = Judge(target, &why);
-        if (s.verdict == Verdict::kFailed && E(target).attempt < r_.attempt) {
+        if (s.verdict == Verdict::kFailed && S(target).attempt < r_.attempt) {
           // resumed after a halt: this failed node is given the target again
           retry_exec_[static_cast<size_t>(target)] = 1;
           retry_node_[static_cast<size_t>(node)] = 1;
@@ -810,7 +1099,8 @@ class Decider {
       if (!Eligible(Facts(node))) continue;
       bool holds_failed = false;
       for (int i : On(node)) {
-        if (E(i).version == failed_version && IsActive(E(i))) holds_failed = true;
+        const Summary e = S(i);
+        if (e.version == failed_version && e.active()) holds_failed = true;
       }
       if (holds_failed || Placeable(node) || HasActive(node)) want_[k] = target;
     }
@@ -825,9 +1115,10 @@ class Decider {
       if (!Connected(Facts(node))) continue;
       bool started_target = false;
       for (int i : On(node)) {
-        const ExecutionRecord& e = E(i);
-        if (e.version == failed_version && IsActive(e)) done = false;
-        if (e.version == want_[k] && e.desired_state == "running" && e.state != "pending") {
+        const Summary e = S(i);
+        if (e.version == failed_version && e.active()) done = false;
+        if (e.version == want_[k] && e.desired == Desired::kRunning &&
+            e.state != ExecState::kPending) {
           started_target = true;
         }
       }
@@ -858,9 +1149,10 @@ class Decider {
   // True when an active execution of `version` on an eligible node has failed or is unhealthy.
   bool StableFailing(int version) const {
     for (int i = 0; i < ExecCount(); ++i) {
-      const ExecutionRecord& e = E(i);
-      if (e.version != version || e.desired_state != "running") continue;
-      if (e.state != "failed" && !(IsActive(e) && e.health == "unhealthy")) continue;
+      const Summary e = S(i);
+      if (e.version != version || e.desired != Desired::kRunning) continue;
+      if (e.state != ExecState::kFailed && !(e.active() && e.health == Health::kUnhealthy))
+        continue;
       if (Eligible(Facts(exec_node_[static_cast<size_t>(i)]))) return true;
     }
     return false;
@@ -904,8 +1196,8 @@ class Decider {
   void Query() {
     if (IsTerminalPhase(r_.phase)) {
       for (int i = 0; i < ExecCount(); ++i) {
-        const ExecutionRecord& e = E(i);
-        if (IsActive(e) && e.desired_state == "running" && e.version == r_.to_version)
+        const Summary e = S(i);
+        if (e.active() && e.desired == Desired::kRunning && e.version == r_.to_version)
           want_[static_cast<size_t>(exec_node_[static_cast<size_t>(i)])] = e.version;
       }
       return;
@@ -927,19 +1219,19 @@ class Decider {
         return;
       }
       StartTargets(targets);
-      r_.wave_size = static_cast<int>(r_.targets.size());
+      r_.wave_size = static_cast<int>(Targets().size());
       r_.canary_nodes.clear();
       r_.current_wave = 1;
       r_.total_waves = 1;
       ++plan_.waves_started;
-      Event("WaveStarted", "query started on " + std::to_string(r_.targets.size()) + " nodes");
+      Event("WaveStarted", "query started on " + std::to_string(Targets().size()) + " nodes");
     }
     int completed = 0, failed = 0, running = 0;
-    for (const std::string& id : r_.targets) {
+    for (const std::string& id : Targets()) {
       const int node = NodeIndex(id);
       const NodeFacts* facts = Facts(node);
       const int e = TargetExecution(node);
-      const bool active = e < 0 || IsActive(E(e));
+      const bool active = e < 0 || S(e).active();
       if (facts == nullptr || facts->connection == Connection::kLost) {
         // a deleted or lost node will not answer: its part of the query has failed
         if (active) {
@@ -953,15 +1245,15 @@ class Decider {
         ++running;
         if (job_.spec.timeouts.execution_timeout == 0 && job_.spec.timeouts.total_timeout == 0)
           waiting_on_executions_ = true;
-      } else if (E(e).state == "completed") {
+      } else if (S(e).state == ExecState::kCompleted) {
         ++completed;
       } else {
         ++failed;
       }
     }
-    SetCounters(r_.targets.size(), completed + failed + running, completed, failed, 0);
+    SetCounters(Targets().size(), completed + failed + running, completed, failed, 0);
     if (running > 0) {
-      r_.message = std::to_string(completed + failed) + " of " + std::to_string(r_.targets.size()) +
+      r_.message = std::to_string(completed + failed) + " of " + std::to_string(Targets().size()) +
                    " nodes done";
       job_.state = std::string(kJobDeploying);
       return;
@@ -973,7 +1265,7 @@ class Decider {
       Event("QueryCompleted", r_.message);
     } else {
       EndRollout(kPhaseFailed, "query failed on " + std::to_string(failed) + " of " +
-                                   std::to_string(r_.targets.size()) + " nodes");
+                                   std::to_string(Targets().size()) + " nodes");
       job_.state = std::string(kJobFailed);
       job_.failed_version = r_.to_version;
       Event("QueryFailed", r_.message, "warning");
@@ -984,8 +1276,8 @@ class Decider {
 
   void StopEverything() {
     for (int i = 0; i < ExecCount(); ++i) {
-      const ExecutionRecord& e = E(i);
-      if (!IsActive(e) || e.desired_state == "stopped") continue;
+      const Summary e = S(i);
+      if (!e.active() || e.desired == Desired::kStopped) continue;
       Mut(i).desired_state = "stopped";
     }
     StopOnDeletedNodes();
@@ -994,7 +1286,7 @@ class Decider {
   // Executions on nodes that were deleted will never be reported again: they are stopped.
   void StopOnDeletedNodes() {
     for (int i = 0; i < ExecCount(); ++i) {
-      if (!IsActive(E(i)) || Facts(exec_node_[static_cast<size_t>(i)]) != nullptr) continue;
+      if (Facts(exec_node_[static_cast<size_t>(i)]) != nullptr || !S(i).active()) continue;
       ExecutionRecord& e = Mut(i);
       e.desired_state = "stopped";
       e.state = "stopped";
@@ -1011,11 +1303,11 @@ class Decider {
   bool Blocked(int node, int version) const {
     const bool target = version == r_.to_version;
     for (int i : On(node)) {
-      const ExecutionRecord& e = E(i);
-      if (e.version != version || IsActive(e)) continue;
-      if (e.state == "completed") {
+      const Summary e = S(i);
+      if (e.version != version || e.active()) continue;
+      if (e.state == ExecState::kCompleted) {
         if (!target || e.rollout_id == r_.rollout_id || !one_shot_) return true;
-      } else if (e.state == "failed") {
+      } else if (e.state == ExecState::kFailed) {
         if (!target) return true;
         if (e.rollout_id == r_.rollout_id && e.attempt >= r_.attempt) return true;
       }
@@ -1026,6 +1318,7 @@ class Decider {
   void Converge() {
     const bool forward = r_.phase != kPhaseRollingBack;
     std::vector<int> order;
+    std::vector<int> create;  // nodes given a new execution
     for (size_t k = 0; k < NodeCount(); ++k) {
       const int node = static_cast<int>(k);
       const int wanted = want_[k];
@@ -1042,9 +1335,9 @@ class Decider {
         }
         const NodeFacts* facts = Facts(node);
         for (int i : order) {
-          const ExecutionRecord& e = E(i);
-          if (!IsActive(e)) continue;
-          if (e.desired_state == "stopped" && facts != nullptr &&
+          const Summary e = S(i);
+          if (!e.active()) continue;
+          if (e.desired == Desired::kStopped && facts != nullptr &&
               facts->connection == Connection::kLost) {
             // a lost node will not confirm the stop; its executions count as gone
             ExecutionRecord& m = Mut(i);
@@ -1052,7 +1345,7 @@ class Decider {
             m.message = "node " + m.node_id + " was lost before it confirmed the stop";
             continue;
           }
-          if (e.desired_state == "stopped") {
+          if (e.desired == Desired::kStopped) {
             stopping = true;
             // already stopping (for an older rollout, or by a drain): this rollout's wave now
             // waits on that stop, so the node counts as given in it
@@ -1090,19 +1383,18 @@ class Decider {
         continue;
       }
       if (Blocked(node, wanted)) continue;
-      ExecutionRecord e;
-      e.job_id = job_.id;
-      e.namespace_ = job_.spec.namespace_;
-      e.name = job_.spec.name;
+      create.push_back(node);
+    }
+    plan_.create.reserve(create.size());
+    for (int node : create) {
+      const size_t k = static_cast<size_t>(node);
+      NewExecution& e = plan_.create.emplace_back();
       e.node_id = std::string(ids_[k]);
-      e.version = wanted;
-      e.created_at = wall_;
-      e.updated_at = wall_;
-      const bool for_rollout = wanted == r_.to_version;
+      e.version = want_[k];
+      const bool for_rollout = e.version == r_.to_version;
       e.rollout_id = for_rollout ? r_.rollout_id : 0;
       e.attempt = for_rollout ? r_.attempt : 0;
       e.wave = for_rollout ? std::max(0, wave_of_[k]) : 0;
-      plan_.create.push_back(std::move(e));
     }
     StopOnDeletedNodes();
   }
@@ -1111,32 +1403,40 @@ class Decider {
   // rollout's, nor stable; and the controller's finished stops once the rollout has ended.
   void CollectGarbage() {
     if (job_.spec.type == JobType::kQuery) return;  // results stay with their executions
-    std::set<int> live_versions = {r_.to_version, job_.version};
-    if (r_.from_version) live_versions.insert(*r_.from_version);
-    if (job_.stable_version) live_versions.insert(*job_.stable_version);
+    std::vector<int> live_versions = {r_.to_version, job_.version};
+    if (r_.from_version) live_versions.push_back(*r_.from_version);
+    if (job_.stable_version) live_versions.push_back(*job_.stable_version);
     const bool ended = IsTerminalPhase(r_.phase) || job_.stopped();
     for (int i = 0; i < ExecCount(); ++i) {
-      const ExecutionRecord& e = E(i);
-      if (IsActive(e) || changed_[static_cast<size_t>(i)]) continue;
-      const bool old_version = !live_versions.count(e.version);
-      const bool finished_stop = ended && e.desired_state == "stopped" && e.state == "stopped";
-      if (old_version || finished_stop) plan_.remove.push_back(e.id);
+      if (Changed(i)) continue;
+      const Summary& e = summary_[static_cast<size_t>(i)];
+      if (e.active()) continue;
+      const bool old_version =
+          std::find(live_versions.begin(), live_versions.end(), e.version) == live_versions.end();
+      const bool finished_stop =
+          ended && e.desired == Desired::kStopped && e.state == ExecState::kStopped;
+      if (old_version || finished_stop) plan_.remove.push_back(E(i).id);
     }
   }
 
   Plan Finish() {
-    for (auto& [i, e] : modified_) {
-      if (changed_[static_cast<size_t>(i)]) plan_.update.push_back(std::move(e));
-    }
-    std::sort(plan_.update.begin(), plan_.update.end(),
-              [](const ExecutionRecord& a, const ExecutionRecord& b) { return a.id < b.id; });
-    if (!std::is_sorted(plan_.create.begin(), plan_.create.end(),
-                        [](const ExecutionRecord& a, const ExecutionRecord& b) {
-                          return a.node_id < b.node_id;
-                        })) {
-      std::sort(
-          plan_.create.begin(), plan_.create.end(),
-          [](const ExecutionRecord& a, const ExecutionRecord& b) { return a.node_id < b.node_id; });
+    // updates by execution id: (first 8 bytes of the id, copy) pairs are sorted, then each
+    // record is moved once
+    std::vector<std::pair<uint64_t, size_t>> order;
+    order.reserve(copies_.size());
+    for (size_t c = 0; c < copies_.size(); ++c) order.emplace_back(IdPrefix(copies_[c].id), c);
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      const int by_id = copies_[a.second].id.compare(copies_[b.second].id);
+      return by_id != 0 ? by_id < 0 : a.second < b.second;
+    });
+    plan_.update.reserve(order.size());
+    for (const auto& [prefix, c] : order) plan_.update.push_back(std::move(copies_[c]));
+    auto by_node = [](const NewExecution& a, const NewExecution& b) {
+      return a.node_id < b.node_id;
+    };
+    if (!std::is_sorted(plan_.create.begin(), plan_.create.end(), by_node)) {
+      std::sort(plan_.create.begin(), plan_.create.end(), by_node);
     }
     if (!job_.stopped() && !IsTerminalPhase(r_.phase) && job_.state != kJobQueued) {
       job_.state = JobStateForPhase(r_.phase, job_.spec.type);
@@ -1146,7 +1446,11 @@ class Decider {
       job_.state = JobStateForPhase(r_.phase, job_.spec.type);
     }
     if (job_.state != kJobQueued && !job_.stopped()) job_.message = r_.message;
-    if (!(r_ == original_rollout_)) plan_.rollout = r_;
+    if (new_targets_ && *new_targets_ == original_rollout_.targets) new_targets_.reset();
+    if (new_targets_ || FieldsButTargets(r_) != FieldsButTargets(original_rollout_)) {
+      plan_.rollout = r_;  // r_ is still read below
+      plan_.rollout->targets = new_targets_ ? std::move(*new_targets_) : original_rollout_.targets;
+    }
     if (job_.state != original_job_.state || job_.message != original_job_.message ||
         job_.stable_version != original_job_.stable_version ||
         job_.failed_version != original_job_.failed_version) {
@@ -1165,8 +1469,9 @@ class Decider {
 
   JobRecord job_;
   const JobRecord& original_job_;
-  RolloutRecord r_;
+  RolloutRecord r_;  // without its targets: they are Targets()
   const RolloutRecord& original_rollout_;
+  std::optional<std::vector<std::string>> new_targets_;  // T0 when this decision chose it
   const Observed& observed_;
   const MonoTime now_;
   const std::string& wall_;
@@ -1174,15 +1479,16 @@ class Decider {
   const bool one_shot_;
 
   // nodes
-  std::unordered_map<std::string_view, int> index_;
+  NodeTable index_;
   std::vector<const NodeFacts*> facts_;  // null: only known from an execution (deleted)
   std::vector<std::string_view> ids_;
   // executions
   std::vector<int> exec_node_;
+  std::vector<Summary> summary_;  // as observed; S(i) for the plan's view
   std::vector<int> node_begin_;
   std::vector<int> node_execs_;
-  std::unordered_map<int, ExecutionRecord> modified_;
-  std::vector<char> changed_;
+  std::vector<int> copy_of_;            // index in copies_ of a changed execution, or -1
+  std::deque<ExecutionRecord> copies_;  // changed executions (a deque: references stay valid)
   std::vector<char> retry_exec_;
   // per node decisions
   std::vector<int> want_;     // version the node should run, 0: nothing
@@ -1198,6 +1504,22 @@ class Decider {
 };
 
 }  // namespace
+
+ExecutionRecord NewExecutionRecord(const JobRecord& job, const NewExecution& create,
+                                   const std::string& wall_now) {
+  ExecutionRecord e;
+  e.job_id = job.id;
+  e.namespace_ = job.spec.namespace_;
+  e.name = job.spec.name;
+  e.node_id = create.node_id;
+  e.version = create.version;
+  e.created_at = wall_now;
+  e.updated_at = wall_now;
+  e.rollout_id = create.rollout_id;
+  e.attempt = create.attempt;
+  e.wave = create.wave;
+  return e;
+}
 
 Plan Decide(const JobRecord& job, const RolloutRecord& rollout, const Observed& observed,
             MonoTime now, const std::string& wall_now) {

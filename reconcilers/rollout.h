@@ -56,8 +56,27 @@ struct Observed {
 // when their node is lost or the job is stopped).
 enum class Waiting { kNone, kHuman, kNodes, kExecutions };
 
+// A new execution the plan creates, in compact form: the rest of its record follows from the
+// job and the decision's time (NewExecutionRecord). A 100,000-node placement plans 100,000 of
+// these, so they hold no more than what differs from one node to the next.
+struct NewExecution {
+  std::string node_id;
+  int version = 1;
+  int64_t rollout_id = 0;  // the rollout that creates it, 0 for a stable placement outside it
+  int attempt = 0;
+  int wave = 0;  // the wave that gives it (0: not part of a wave)
+
+  bool operator==(const NewExecution&) const = default;
+};
+
+// The record of a planned execution of `job` decided at `wall_now` (the `wall_now` given to
+// Decide): desired running, state pending, created and updated then; the id is left empty for
+// the runtime.
+ExecutionRecord NewExecutionRecord(const JobRecord& job, const NewExecution& create,
+                                   const std::string& wall_now);
+
 struct Plan {
-  std::vector<ExecutionRecord> create;   // new executions; ids are left empty for the runtime
+  std::vector<NewExecution> create;      // new executions, by node id; see NewExecutionRecord
   std::vector<ExecutionRecord> update;   // changed executions (stop requests, controller verdicts)
   std::vector<std::string> remove;       // ids of terminal executions to garbage-collect
   std::optional<RolloutRecord> rollout;  // the new rollout record, when it changed

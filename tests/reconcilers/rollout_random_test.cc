@@ -24,7 +24,10 @@ using namespace std::chrono_literals;
 
 std::string PlanText(const Plan& p) {
   std::ostringstream out;
-  for (const ExecutionRecord& e : p.create) out << "C " << ExecutionToJson(e).dump() << "\n";
+  for (const NewExecution& e : p.create) {
+    out << "C " << e.node_id << " " << e.version << " " << e.rollout_id << " " << e.attempt << " "
+        << e.wave << "\n";
+  }
   for (const ExecutionRecord& e : p.update) out << "U " << ExecutionToJson(e).dump() << "\n";
   for (const std::string& id : p.remove) out << "R " << id << "\n";
   if (p.rollout) out << "O " << RolloutRecordToJson(*p.rollout).dump() << "\n";
@@ -85,6 +88,9 @@ struct Checker {
       }
       failures.push_back(where + ": wave " + std::to_string(r.current_wave) + " with only " +
                          std::to_string(given) + " executions given" + detail);
+    }
+    if (IsTerminalPhase(r.phase) && plan.waiting == Waiting::kExecutions) {
+      failures.push_back(where + ": phase " + r.phase + " still waits for executions");
     }
     if (!IsTerminalPhase(r.phase) && !w.job.stopped() && !plan.requeue_after &&
         plan.waiting == Waiting::kNone && plan.empty()) {
@@ -217,6 +223,13 @@ TEST(DecideRandomised, TheCheckerCatchesBrokenInvariants) {
   w.rollout.current_wave = 9;
   checker.Check(w, empty);
   EXPECT_EQ(checker.failures.size(), 7u);
+  Checker ended;
+  World failed(PipelineSpec(), 1);
+  failed.rollout.phase = "failed";
+  Plan waits;
+  waits.waiting = Waiting::kExecutions;
+  ended.Check(failed, waits);
+  EXPECT_EQ(ended.failures.size(), 1u);
 }
 
 }  // namespace

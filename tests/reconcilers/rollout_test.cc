@@ -27,10 +27,19 @@ TEST(DecideImmediate, PlacesEveryMatchingConnectedNodeAtOnce) {
   w.AddNode("other", /*matches=*/false);
   Plan p = w.Step();
   ASSERT_EQ(p.create.size(), 3u);
-  for (const ExecutionRecord& e : p.create) {
+  for (const NewExecution& c : p.create) {
+    ExecutionRecord e = NewExecutionRecord(w.job, c, w.Wall());
     EXPECT_EQ(e.version, 1);
     EXPECT_EQ(e.wave, 1);
+    EXPECT_EQ(e.rollout_id, w.rollout.rollout_id);
     EXPECT_EQ(e.desired_state, "running");
+    EXPECT_EQ(e.state, "pending");
+    EXPECT_EQ(e.job_id, w.job.id);
+    EXPECT_EQ(e.namespace_, "default");
+    EXPECT_EQ(e.name, "logs");
+    EXPECT_EQ(e.created_at, w.Wall());
+    EXPECT_EQ(e.updated_at, w.Wall());
+    EXPECT_TRUE(e.id.empty());
     EXPECT_NE(e.node_id, "other");
   }
   EXPECT_EQ(w.rollout.current_wave, 1);
@@ -375,7 +384,7 @@ TEST(DecideRolling, NodesJoiningMidRolloutRunTheStableVersion) {
   w.AddNode("late");
   Plan p = w.Step();
   bool late_created = false;
-  for (const ExecutionRecord& e : p.create) {
+  for (const NewExecution& e : p.create) {
     if (e.node_id == "late") {
       late_created = true;
       EXPECT_EQ(e.version, 1);
@@ -632,6 +641,20 @@ TEST(DecideUpdate, RunsOncePerNodePerVersion) {
   p = w.Step();
   ASSERT_EQ(p.create.size(), 1u) << "nodes that join later run it too";
   EXPECT_EQ(p.create[0].node_id, "late");
+}
+
+TEST(DecideUpdate, ARolloutThatFailsWaitsForNoExecution) {
+  JobSpec spec = PipelineSpec();
+  spec.type = JobType::kUpdate;
+  spec.rollout.max_failed_nodes = 0;
+  spec.rollout.max_failed_nodes_percent = 0;
+  World w(spec, 3);
+  w.Step();
+  w.Report("n000", "failed");
+  w.Report("n001", "running");
+  Plan p = w.Step();
+  EXPECT_EQ(w.rollout.phase, "failed") << "over the budget with no stable version";
+  EXPECT_EQ(p.waiting, Waiting::kNone) << "the rollout ended: the running ones hold nothing up";
 }
 
 TEST(DecideQuery, CompletesWithEveryNodeDone) {

@@ -114,7 +114,8 @@ struct World {
   }
 
   void Apply(Plan& p) {
-    for (ExecutionRecord e : p.create) {
+    for (const NewExecution& c : p.create) {
+      ExecutionRecord e = NewExecutionRecord(job, c, Wall());
       char b[16];
       std::snprintf(b, sizeof(b), "e-%05d", next_id++);
       e.id = b;
