@@ -5,7 +5,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <ctime>
 
 namespace drover::bloblang {
 namespace {
@@ -615,22 +614,50 @@ std::string FormatRfc3339Nano(int64_t unix_nanos) {
     nanos += 1000000000;
     seconds -= 1;
   }
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  std::string out = buf;
-  if (nanos != 0) {
-    char frac[16];
-    std::snprintf(frac, sizeof(frac), ".%09lld", static_cast<long long>(nanos));
-    std::string f = frac;
-    while (f.back() == '0') f.pop_back();
-    out += f;
+  int64_t days = seconds / 86400;
+  int64_t rest = seconds % 86400;
+  if (rest < 0) {
+    rest += 86400;
+    days -= 1;
   }
-  out += 'Z';
-  return out;
+  // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+  days += 719468;
+  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  int64_t doe = days - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+
+  char buf[40];
+  char* p = buf;
+  auto put = [&p](int64_t v, int width) {
+    for (int k = width - 1; k >= 0; --k) {
+      p[k] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+    p += width;
+  };
+  put(year, 4);
+  *p++ = '-';
+  put(month, 2);
+  *p++ = '-';
+  put(day, 2);
+  *p++ = 'T';
+  put(rest / 3600, 2);
+  *p++ = ':';
+  put(rest / 60 % 60, 2);
+  *p++ = ':';
+  put(rest % 60, 2);
+  if (nanos != 0) {
+    *p++ = '.';
+    put(nanos, 9);
+    while (p[-1] == '0') --p;  // Go trims trailing zeros of the fraction
+  }
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 }  // namespace drover::bloblang

@@ -615,6 +615,7 @@ MappingResult Mapping::Apply(const Message& input, const Environment& env) const
           result.message.content.assign(bytes.begin(), bytes.end());
         } else {
           std::string bad;
+          result.message.content.reserve(input.content.size() + 64);
           if (!AppendJson(root, JsonStyle{}, &result.message.content, &bad)) {
             result = MappingResult{};
             result.outcome = Outcome::kError;

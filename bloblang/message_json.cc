@@ -1,7 +1,11 @@
-// Parsing a message's content as JSON the way Bento's message decoder does (a Go json.Decoder
-// reading one document, then checking that nothing but whitespace follows), with Go's error
-// texts. The fast path is nlohmann's parser; the Go-style scanner below only runs when that
-// fails (to explain why) or on large inputs (to enforce Go's nesting limit).
+// Parsing JSON the way Bento's Go code does: a decoder that builds the value directly and, when
+// the text is not JSON, explains why with Go's encoding/json error texts. Messages are read like
+// Bento's message decoder (one document, then only whitespace); parse_json like a json.Decoder
+// (the first document). Numbers stay exact: integers as int64 (negative) or uint64, others as
+// doubles. Invalid UTF-8 and lone surrogates in strings become U+FFFD, as in Go.
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "bloblang/value.h"
@@ -24,25 +28,47 @@ std::string QuoteChar(unsigned char c) {
   return "'" + quoted.substr(1, quoted.size() - 2) + "'";
 }
 
-// A scanner over one JSON value that reports the first problem as Go's json package would.
-class GoJsonScanner {
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads JSON values from `text` one after the other. With a null output a value is only
+// checked, not built.
+class GoJsonDecoder {
  public:
-  explicit GoJsonScanner(std::string_view text) : s_(text) {}
+  explicit GoJsonDecoder(std::string_view text) : s_(text) {}
 
   enum class Result { kOk, kEof, kUnexpectedEof, kSyntaxError };
 
-  // Scans one value starting at the current position (leading whitespace skipped).
-  Result ScanValue() {
+  // The next value, after any whitespace.
+  Result Decode(Json* out) {
     SkipSpace();
     if (i_ >= s_.size()) return Result::kEof;
-    return Value(0);
+    return Value(0, out);
   }
   void SkipSpace() {
     while (i_ < s_.size() && IsSpace(s_[i_])) ++i_;
   }
   bool AtEnd() const { return i_ >= s_.size(); }
-  size_t position() const { return i_; }
   const std::string& error() const { return error_; }
+
+  // Go's wording of a failed Decode.
+  std::string Describe(Result r) const {
+    switch (r) {
+      case Result::kEof:
+        return "EOF";
+      case Result::kUnexpectedEof:
+        return "unexpected EOF";
+      case Result::kSyntaxError:
+        return error_;
+      case Result::kOk:
+        break;
+    }
+    return "";
+  }
 
  private:
   Result Fail(std::string_view context) {
@@ -51,29 +77,32 @@ class GoJsonScanner {
     return Result::kSyntaxError;
   }
 
-  Result Value(int depth) {
+  Result Value(int depth, Json* out) {
     if (i_ >= s_.size()) return Result::kUnexpectedEof;
     char c = s_[i_];
     switch (c) {
       case '{':
-        return Object(depth + 1);
+        return Object(depth + 1, out);
       case '[':
-        return Array(depth + 1);
-      case '"':
-        return String();
+        return Array(depth + 1, out);
+      case '"': {
+        if (out == nullptr) return String(nullptr);
+        *out = std::string();
+        return String(&out->get_ref<std::string&>());
+      }
       case 't':
-        return Literal("true");
+        return Literal("true", out, true);
       case 'f':
-        return Literal("false");
+        return Literal("false", out, false);
       case 'n':
-        return Literal("null");
+        return Literal("null", out, nullptr);
       default:
-        if (c == '-' || (c >= '0' && c <= '9')) return Number();
+        if (c == '-' || (c >= '0' && c <= '9')) return Number(out);
         return Fail("looking for beginning of value");
     }
   }
 
-  Result Literal(std::string_view word) {
+  Result Literal(std::string_view word, Json* out, Json value) {
     for (size_t k = 1; k < word.size(); ++k) {
       if (i_ + k >= s_.size()) return Result::kUnexpectedEof;
       if (s_[i_ + k] != word[k]) {
@@ -82,12 +111,15 @@ class GoJsonScanner {
       }
     }
     i_ += word.size();
+    if (out != nullptr) *out = std::move(value);
     return Result::kOk;
   }
 
   bool Digit() const { return i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9'; }
 
-  Result Number() {
+  Result Number(Json* out) {
+    size_t start = i_;
+    bool integer = true;
     if (s_[i_] == '-') {
       ++i_;
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
@@ -99,28 +131,60 @@ class GoJsonScanner {
       while (Digit()) ++i_;
     }
     if (i_ < s_.size() && s_[i_] == '.') {
+      integer = false;
       ++i_;
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
       if (!Digit()) return Fail("after decimal point in numeric literal");
       while (Digit()) ++i_;
     }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      integer = false;
       ++i_;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
       if (!Digit()) return Fail("in exponent of numeric literal");
       while (Digit()) ++i_;
     }
+    if (out == nullptr) return Result::kOk;
+    const char* begin = s_.data() + start;
+    const char* end = s_.data() + i_;
+    if (integer) {
+      if (*begin == '-') {
+        int64_t v = 0;
+        if (std::from_chars(begin, end, v).ec == std::errc()) {
+          *out = v;
+          return Result::kOk;
+        }
+      } else {
+        uint64_t v = 0;
+        if (std::from_chars(begin, end, v).ec == std::errc()) {
+          *out = v;
+          return Result::kOk;
+        }
+      }
+    }
+    double d = 0;
+    if (std::from_chars(begin, end, d).ec != std::errc()) {
+      // Out of range: strtod gives the infinity or zero a Go float64 conversion would.
+      d = std::strtod(std::string(begin, end).c_str(), nullptr);
+    }
+    *out = d;
     return Result::kOk;
   }
 
-  static bool IsHex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  }
-
-  Result String() {
-    ++i_;  // the opening quote
+  // A string literal (s_[i_] is its opening quote), decoded into *out when out is not null.
+  Result String(std::string* out) {
+    ++i_;
     while (true) {
+      // The plain run up to the next quote, escape, control or non-ASCII byte.
+      size_t run = i_;
+      while (run < s_.size()) {
+        unsigned char c = static_cast<unsigned char>(s_[run]);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++run;
+      }
+      if (out != nullptr) out->append(s_.data() + i_, run - i_);
+      i_ = run;
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
       unsigned char c = static_cast<unsigned char>(s_[i_]);
       if (c == '"') {
@@ -128,22 +192,98 @@ class GoJsonScanner {
         return Result::kOk;
       }
       if (c < 0x20) return Fail("in string literal");
-      if (c == '\\') {
-        ++i_;
-        if (i_ >= s_.size()) return Result::kUnexpectedEof;
-        char e = s_[i_];
-        if (e == 'u') {
-          for (int k = 0; k < 4; ++k) {
-            ++i_;
-            if (i_ >= s_.size()) return Result::kUnexpectedEof;
-            if (!IsHex(s_[i_])) return Fail("in \\u hexadecimal character escape");
+      if (c >= 0x80) {
+        unsigned cp = 0;
+        size_t len = DecodeUtf8(s_, i_, &cp);
+        if (out != nullptr) {
+          if (len == 0) {
+            out->append("\xEF\xBF\xBD");
+          } else {
+            out->append(s_.data() + i_, len);
           }
-        } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
-          return Fail("in string escape code");
         }
+        i_ += len == 0 ? 1 : len;
+        continue;
       }
-      ++i_;
+      Result r = Escape(out);
+      if (r != Result::kOk) return r;
     }
+  }
+
+  // One escape sequence (s_[i_] is its backslash).
+  Result Escape(std::string* out) {
+    ++i_;
+    if (i_ >= s_.size()) return Result::kUnexpectedEof;
+    char e = s_[i_];
+    char plain = 0;
+    switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        plain = e;
+        break;
+      case 'b':
+        plain = '\b';
+        break;
+      case 'f':
+        plain = '\f';
+        break;
+      case 'n':
+        plain = '\n';
+        break;
+      case 'r':
+        plain = '\r';
+        break;
+      case 't':
+        plain = '\t';
+        break;
+      case 'u':
+        break;
+      default:
+        return Fail("in string escape code");
+    }
+    if (plain != 0) {
+      if (out != nullptr) out->push_back(plain);
+      ++i_;
+      return Result::kOk;
+    }
+    unsigned cp = 0;
+    Result r = Hex4(&cp);
+    if (r != Result::kOk) return r;
+    if (cp >= 0xD800 && cp < 0xDC00) {
+      // A high surrogate pairs with an immediately following \uDC00-\uDFFF.
+      if (i_ + 1 < s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
+        size_t saved = i_;
+        ++i_;
+        unsigned low = 0;
+        r = Hex4(&low);
+        if (r != Result::kOk) return r;
+        if (low >= 0xDC00 && low < 0xE000) {
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        } else {
+          i_ = saved;  // not a pair: this one is replaced, the next decoded on its own
+          cp = 0xFFFD;
+        }
+      } else {
+        cp = 0xFFFD;
+      }
+    }
+    if (out != nullptr) AppendUtf8(cp, out);
+    return Result::kOk;
+  }
+
+  // The four hex digits after "\u" (s_[i_] is the 'u').
+  Result Hex4(unsigned* cp) {
+    *cp = 0;
+    for (int k = 0; k < 4; ++k) {
+      ++i_;
+      if (i_ >= s_.size()) return Result::kUnexpectedEof;
+      int h = HexDigit(s_[i_]);
+      if (h < 0) return Fail("in \\u hexadecimal character escape");
+      *cp = *cp * 16 + static_cast<unsigned>(h);
+    }
+    ++i_;
+    return Result::kOk;
   }
 
   // Steps into an array or object: past its opening bracket and any space. kOk with `*empty`
@@ -161,13 +301,20 @@ class GoJsonScanner {
     return Result::kOk;
   }
 
-  Result Array(int depth) {
+  Result Array(int depth, Json* out) {
+    Json::array_t* items = nullptr;
+    if (out != nullptr) {
+      *out = Json::array();
+      items = &out->get_ref<Json::array_t&>();
+    }
     bool empty = false;
     Result opened = Open(depth, ']', &empty);
     if (opened != Result::kOk || empty) return opened;
     while (true) {
       SkipSpace();
-      Result r = Value(depth);
+      Json* item = nullptr;
+      if (items != nullptr) item = &items->emplace_back();
+      Result r = Value(depth, item);
       if (r != Result::kOk) return r;
       SkipSpace();
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
@@ -180,22 +327,31 @@ class GoJsonScanner {
     }
   }
 
-  Result Object(int depth) {
+  Result Object(int depth, Json* out) {
+    Json::object_t* members = nullptr;
+    if (out != nullptr) {
+      *out = Json::object();
+      members = &out->get_ref<Json::object_t&>();
+    }
     bool empty = false;
     Result opened = Open(depth, '}', &empty);
     if (opened != Result::kOk || empty) return opened;
+    std::string key;
     while (true) {
       SkipSpace();
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
       if (s_[i_] != '"') return Fail("looking for beginning of object key string");
-      Result r = String();
+      key.clear();
+      Result r = String(members != nullptr ? &key : nullptr);
       if (r != Result::kOk) return r;
       SkipSpace();
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
       if (s_[i_] != ':') return Fail("after object key");
       ++i_;
       SkipSpace();
-      r = Value(depth);
+      // A repeated key keeps its last value, as in Go.
+      Json* slot = members != nullptr ? &(*members)[key] : nullptr;
+      r = Value(depth, slot);
       if (r != Result::kOk) return r;
       SkipSpace();
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
@@ -213,99 +369,32 @@ class GoJsonScanner {
   std::string error_;
 };
 
-// What Go's decoder says about `text`, or "" when it reads exactly one document.
-std::string GoDecodeError(std::string_view text) {
-  GoJsonScanner scanner(text);
-  auto describe = [&](GoJsonScanner::Result r) -> std::string {
-    switch (r) {
-      case GoJsonScanner::Result::kEof:
-        return "EOF";
-      case GoJsonScanner::Result::kUnexpectedEof:
-        return "unexpected EOF";
-      case GoJsonScanner::Result::kSyntaxError:
-        return scanner.error();
-      case GoJsonScanner::Result::kOk:
-        break;
-    }
-    return "";
-  };
-  GoJsonScanner::Result first = scanner.ScanValue();
-  if (first != GoJsonScanner::Result::kOk) return describe(first);
-  scanner.SkipSpace();
-  if (scanner.AtEnd()) return "";
-  GoJsonScanner::Result second = scanner.ScanValue();
-  if (second != GoJsonScanner::Result::kOk) return describe(second);
-  return "message contains multiple valid documents";
-}
-
-// Go replaces invalid UTF-8 inside strings with U+FFFD where nlohmann refuses it.
-std::string ReplaceInvalidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned cp = 0;
-    size_t len = DecodeUtf8(text, i, &cp);
-    if (len == 0) {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    } else {
-      out.append(text.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 bool ParseMessageJson(std::string_view text, Json* out, std::string* error) {
-  if (text.size() > static_cast<size_t>(kMaxNestingDepth)) {
-    // Only a long text can nest deeper than Go allows; check before nlohmann builds it.
-    std::string problem = GoDecodeError(text);
-    if (!problem.empty()) {
-      *error = std::move(problem);
-      return false;
-    }
-  }
-  *out = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (!out->is_discarded()) return true;
-  std::string problem = GoDecodeError(text);
-  if (problem.empty()) {
-    // Valid for Go but not for nlohmann: invalid UTF-8 inside strings.
-    std::string cleaned = ReplaceInvalidUtf8(text);
-    *out = Json::parse(cleaned.begin(), cleaned.end(), nullptr, /*allow_exceptions=*/false);
-    if (!out->is_discarded()) return true;
-    problem = "invalid JSON";
+  GoJsonDecoder decoder(text);
+  GoJsonDecoder::Result first = decoder.Decode(out);
+  if (first == GoJsonDecoder::Result::kOk) {
+    decoder.SkipSpace();
+    if (decoder.AtEnd()) return true;
+    // Bento decodes a second document to tell trailing junk from several documents.
+    GoJsonDecoder::Result second = decoder.Decode(nullptr);
+    *error = second == GoJsonDecoder::Result::kOk ? "message contains multiple valid documents"
+                                                  : decoder.Describe(second);
+  } else {
+    *error = decoder.Describe(first);
   }
   *out = Json();
-  *error = std::move(problem);
   return false;
 }
 
 bool ParseJsonDocument(std::string_view text, Json* out, std::string* error) {
-  // Like Go's json.Decoder: the first document counts, whatever follows it.
-  GoJsonScanner scanner(text);
-  GoJsonScanner::Result r = scanner.ScanValue();
-  if (r != GoJsonScanner::Result::kOk) {
-    *error = r == GoJsonScanner::Result::kEof             ? "EOF"
-             : r == GoJsonScanner::Result::kUnexpectedEof ? "unexpected EOF"
-                                                          : scanner.error();
-    *out = Json();
-    return false;
-  }
-  std::string_view first = text.substr(0, scanner.position());
-  *out = Json::parse(first.begin(), first.end(), nullptr, /*allow_exceptions=*/false);
-  if (out->is_discarded()) {
-    std::string cleaned = ReplaceInvalidUtf8(first);  // valid for Go, not for nlohmann
-    *out = Json::parse(cleaned.begin(), cleaned.end(), nullptr, /*allow_exceptions=*/false);
-  }
-  if (out->is_discarded()) {
-    *out = Json();
-    *error = "invalid JSON";
-    return false;
-  }
-  return true;
+  GoJsonDecoder decoder(text);
+  GoJsonDecoder::Result r = decoder.Decode(out);
+  if (r == GoJsonDecoder::Result::kOk) return true;
+  *error = decoder.Describe(r);
+  *out = Json();
+  return false;
 }
 
 }  // namespace drover::bloblang

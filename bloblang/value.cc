@@ -92,10 +92,22 @@ void AppendHex4(unsigned value, std::string* out) {
   for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(value >> shift) & 0xF]);
 }
 
+// Whether Go's encoder writes the ASCII byte `c` as it is.
+bool PlainAscii(unsigned char c, bool escape_html) {
+  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' &&
+         !(escape_html && (c == '<' || c == '>' || c == '&'));
+}
+
 void AppendJsonString(std::string_view s, bool escape_html, std::string* out) {
   out->push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // Copy the run of bytes that need no escaping at once.
+    size_t run = i;
+    while (run < s.size() && PlainAscii(static_cast<unsigned char>(s[run]), escape_html)) ++run;
+    out->append(s.data() + i, run - i);
+    i = run;
+    if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {

@@ -181,6 +181,48 @@ TEST(MessageJson, NumbersKeepTheirKind) {
   EXPECT_EQ(out[3].get<uint64_t>(), 18446744073709551615ULL);
 }
 
+TEST(MessageJson, StringsDecodeLikeGo) {
+  Json out;
+  std::string error;
+  ASSERT_TRUE(ParseMessageJson(
+      R"(["a\/b\"\\\b\f\n\r\t", "\u00e9\ud83d\ude00", "\ud800x", "\udc00", "\ud800\u0041"])", &out,
+      &error))
+      << error;
+  EXPECT_EQ(out[0], "a/b\"\\\b\f\n\r\t");
+  EXPECT_EQ(out[1], "\u00e9\U0001F600");
+  EXPECT_EQ(out[2], "\uFFFDx");  // a lone high surrogate
+  EXPECT_EQ(out[3], "\uFFFD");   // a lone low surrogate
+  EXPECT_EQ(out[4], "\uFFFDA");  // a high surrogate not followed by a low one
+}
+
+TEST(MessageJson, RepeatedKeysKeepTheLastValue) {
+  Json out;
+  std::string error;
+  ASSERT_TRUE(ParseMessageJson(R"({"a":1,"b":2,"a":[3]})", &out, &error));
+  EXPECT_EQ(out, Json::parse(R"({"a":[3],"b":2})"));
+}
+
+TEST(MessageJson, NestingLimitIsGos) {
+  Json out;
+  std::string error;
+  std::string ok = std::string(10000, '[') + std::string(10000, ']');
+  EXPECT_TRUE(ParseMessageJson(ok, &out, &error)) << error;
+  std::string deep = std::string(10001, '[') + std::string(10001, ']');
+  EXPECT_FALSE(ParseMessageJson(deep, &out, &error));
+  EXPECT_EQ(error, "exceeded max depth");
+}
+
+TEST(MessageJson, ParseJsonDocumentReadsTheFirstDocument) {
+  Json out;
+  std::string error;
+  EXPECT_TRUE(ParseJsonDocument(R"({"a":1} {"b":2})", &out, &error));
+  EXPECT_EQ(out, Json::parse(R"({"a":1})"));
+  EXPECT_FALSE(ParseJsonDocument("", &out, &error));
+  EXPECT_EQ(error, "EOF");
+  EXPECT_FALSE(ParseJsonDocument("[1,", &out, &error));
+  EXPECT_EQ(error, "unexpected EOF");
+}
+
 TEST(Lexer, PositionsCountCharactersAndLines) {
   std::vector<Token> tokens = Tokenize("root = \"é\" # x\n  $v.a");
   ASSERT_GE(tokens.size(), 8u);
