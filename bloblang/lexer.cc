@@ -11,13 +11,6 @@ bool IsIdentifierStart(char c) {
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsIdentifierChar(char c) { return IsIdentifierStart(c) || IsDigit(c); }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 class Lexer {
  public:
   explicit Lexer(std::string_view text) : s_(text) {}
@@ -194,7 +187,7 @@ class Lexer {
           int digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           unsigned value = 0;
           for (int k = 0; k < digits; ++k) {
-            int h = HexValue(Peek());
+            int h = HexDigitValue(Peek());
             if (h < 0) return fail("invalid escape sequence in string literal");
             value = value * 16 + static_cast<unsigned>(h);
             Advance();

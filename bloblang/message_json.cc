@@ -28,13 +28,6 @@ std::string QuoteChar(unsigned char c) {
   return "'" + quoted.substr(1, quoted.size() - 2) + "'";
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Reads JSON values from `text` one after the other. With a null output a value is only
 // checked, not built.
 class GoJsonDecoder {
@@ -278,7 +271,7 @@ class GoJsonDecoder {
     for (int k = 0; k < 4; ++k) {
       ++i_;
       if (i_ >= s_.size()) return Result::kUnexpectedEof;
-      int h = HexDigit(s_[i_]);
+      int h = HexDigitValue(s_[i_]);
       if (h < 0) return Fail("in \\u hexadecimal character escape");
       *cp = *cp * 16 + static_cast<unsigned>(h);
     }

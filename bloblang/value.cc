@@ -323,6 +323,13 @@ void AppendUtf8(unsigned cp, std::string* out) {
   }
 }
 
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 std::string GoQuote(std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   std::string out = "\"";

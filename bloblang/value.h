@@ -100,6 +100,9 @@ size_t DecodeUtf8(std::string_view s, size_t i, unsigned* code_point);
 // Appends `code_point` as UTF-8 (surrogates become U+FFFD, as in Go).
 void AppendUtf8(unsigned code_point, std::string* out);
 
+// The value of a hexadecimal digit, or -1.
+int HexDigitValue(char c);
+
 // Go's strconv.Quote: "\"a\\nb\"" style, for error messages that quote their input.
 std::string GoQuote(std::string_view s);
 
