@@ -21,8 +21,8 @@ struct ConfigFile {
 
 // Reads `config.files`. Each path is taken inside `config_root`, as if it were the file system's
 // root: with `/` the paths are used as written; with `/srv/node-1`, `/etc/app.conf` is written
-// at `/srv/node-1/etc/app.conf` (several agents on one machine, tests). A path that climbs out
-// (`/../x`) is an error naming the field.
+// at `/srv/node-1/etc/app.conf` (several agents on one machine, tests). As in a chroot, `..`
+// never leads out of the root; a path that names no file is an error naming the field.
 Result<std::vector<ConfigFile>> ParseConfigFiles(const nlohmann::json& config,
                                                  const std::string& config_root);
 
