@@ -451,6 +451,9 @@ bool Eval(const Node& n, Context& c, Value* out) {
 // ---- assignments ----------------------------------------------------------------------------
 
 bool AssignRoot(Context& c, const std::vector<std::string>& path, Value v) {
+  // Copy a borrowed value before the root changes: it may be borrowed from the root itself
+  // (`root.b = root`), and Bento assigns a clone taken before the assignment.
+  if (v.is_value() && v.ref != nullptr) v = Value::Own(*v.ref);
   if (path.empty()) {
     if (v.is_value()) {
       c.root = Value::Own(v.Take());
