@@ -21,6 +21,7 @@
 #include "agent/assignment.h"
 #include "agent/config_files.h"
 #include "agent/controller_client.h"
+#include "agent/external_engine.h"
 #include "agent/log_stream.h"
 #include "agent/process.h"
 #include "reconcilers/health_window.h"
@@ -38,6 +39,7 @@ using TimePoint = Clock::time_point;
 namespace {
 
 constexpr size_t kLogBytesPerHeartbeat = 256 * 1024;
+constexpr size_t kQueryResultsCap = 1 << 20;  // SPEC §4: about 1 MiB of results per node
 constexpr std::chrono::seconds kRequestTimeout{15};
 constexpr std::chrono::seconds kLongPollWait{30};
 
@@ -114,6 +116,7 @@ struct Execution {
   bool results_truncated = false;
   bool terminal_reported = false;
   std::optional<TimePoint> next_drift_check;
+  int metrics_port = 0;  // an external engine's metrics endpoint; 0 for the built-in engine
 
   explicit Execution(Assignment assignment) : a(std::move(assignment)), judge(a.health) {}
   bool terminal() const { return IsTerminal(state); }
@@ -257,7 +260,7 @@ struct Agent::State {
   }
 
   // What runs for a pipeline, query or update execution; an error says why it cannot run here.
-  Result<SpawnRequest> Command(const Execution& e) const {
+  Result<SpawnRequest> Command(Execution& e) const {
     SpawnRequest request;
     request.env = ChildEnvironment(e);
     request.working_dir = e.dir.string();
@@ -292,7 +295,12 @@ struct Agent::State {
           "files are not readable on this node (start the agent with --read-root DIR)");
     }
     if (!options.pipeline_engine.empty()) {
-      WriteFileAtomically(e.dir / "config.yaml", config.dump(2));
+      // JSON is YAML: the engine reads it as its config file
+      const int port = FreeLoopbackPort();
+      if (!WriteFileAtomically(e.dir / "config.yaml", ExternalEngineConfig(config, port).dump(2))) {
+        return InternalError("cannot write " + (e.dir / "config.yaml").string());
+      }
+      e.metrics_port = port;
       request.argv = {options.pipeline_engine, "-c", (e.dir / "config.yaml").string()};
       return request;
     }
@@ -527,10 +535,20 @@ struct Agent::State {
 
   void ReadStats(Execution& e) {
     if (e.a.type != JobType::kPipeline && e.a.type != JobType::kQuery) return;
-    Json s = Json::parse(ReadFile(e.dir / "stats"), nullptr, false);
-    if (!s.is_object()) return;
-    uint64_t processed = s.value("processed", uint64_t{0});
-    uint64_t errors = s.value("errors", uint64_t{0});
+    uint64_t processed = 0, errors = 0;
+    if (e.metrics_port > 0) {
+      if (!e.process || e.process->exited()) return;
+      std::optional<std::string> text = LoopbackGet(e.metrics_port, "/metrics", 300);
+      std::optional<EngineCounts> counts = text ? ParseEngineMetrics(*text) : std::nullopt;
+      if (!counts) return;
+      processed = counts->processed;
+      errors = counts->errors;
+    } else {
+      Json s = Json::parse(ReadFile(e.dir / "stats"), nullptr, false);
+      if (!s.is_object()) return;
+      processed = s.value("processed", uint64_t{0});
+      errors = s.value("errors", uint64_t{0});
+    }
     if (processed >= e.stats_processed) e.window.processed += processed - e.stats_processed;
     if (errors >= e.stats_errors) e.window.errors += errors - e.stats_errors;
     e.stats_processed = processed;
@@ -538,6 +556,23 @@ struct Agent::State {
   }
 
   void ReadResults(Execution& e) {
+    if (e.metrics_port > 0) {
+      // an external engine's query results are the lines it wrote on stdout
+      e.results = Json::array();
+      size_t bytes = 0;
+      std::istringstream lines(ReadFile(e.dir / "stdout.log"));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.empty()) continue;
+        bytes += line.size();
+        if (bytes > kQueryResultsCap) {
+          e.results_truncated = true;
+          break;
+        }
+        Json parsed = Json::parse(line, nullptr, false);
+        e.results.push_back(parsed.is_discarded() ? Json(line) : std::move(parsed));
+      }
+      return;
+    }
     Json r = Json::parse(ReadFile(e.dir / "results.json"), nullptr, false);
     if (r.is_object() && r.contains("results") && r["results"].is_array()) {
       e.results = r["results"];
