@@ -682,6 +682,10 @@ TEST(MappingRobustness, NestingUpToTheLimitWorks) {
   MappingResult r = ApplyMapping("root = this", doc);
   ASSERT_EQ(r.outcome, Outcome::kMessage) << r.error;
   EXPECT_EQ(r.message.content, doc);
+  // Copies, comparisons and strings of the deepest document work too.
+  r = ApplyMapping("let x = this\nroot.same = $x == this\nroot.text = $x.string().length()", doc);
+  ASSERT_EQ(r.outcome, Outcome::kMessage) << r.error;
+  EXPECT_EQ(r.message.content, R"({"same":true,"text":2000})");
 }
 
 TEST(MappingRobustness, DeeplyNestedMappingIsAParseError) {
