@@ -202,7 +202,7 @@ int RunEngine(const std::vector<std::string>& args, Streams s) {
   auto write_stats = [&] {
     if (flags.stats.empty()) return;
     pipeline::Counts counts = engine.counts();
-    nlohmann::json stats = {{"processed", counts.processed}, {"errors", counts.errors}};
+    nlohmann::ordered_json stats = {{"processed", counts.processed}, {"errors", counts.errors}};
     Status written = pipeline::WriteFileAtomically(flags.stats, stats.dump());
     if (!written.ok() && !stats_failed) {
       stats_failed = true;  // said once, not five times a second
