@@ -162,7 +162,12 @@ void ValidateInput(const Json& input, const std::string& path, Diagnostics* d) {
         !mapping->get_ref<const std::string&>().empty()) {
       CheckMapping(mapping->get_ref<const std::string&>(), FieldPathAppendKey(p, "mapping"), d);
     }
-    CheckDurationString(body, "interval", p, d);
+    // Bento's "" means as fast as possible (so does "0s")
+    auto interval = body.find("interval");
+    if (interval == body.end() || !interval->is_string() ||
+        !interval->get_ref<const std::string&>().empty()) {
+      CheckDurationString(body, "interval", p, d);
+    }
     auto count = body.find("count");
     if (count != body.end() && !count->is_null()) {
       std::string f = FieldPathAppendKey(p, "count");

@@ -407,3 +407,24 @@ TEST(MappingValidation, EmptyMappingIsStillRequiredNotAParseError) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+TEST(ValidationGenerate, AnEmptyIntervalMeansAsFastAsPossibleAndNonsenseIsRefused) {
+  auto check = [](const Json& interval) {
+    Json config = {{"input", {{"generate", {{"mapping", "root = 1"}, {"interval", interval}}}}},
+                   {"output", {{"drop", Json::object()}}}};
+    Diagnostics d;
+    ValidateJobConfig(JobType::kPipeline, config, "spec.config", &d);
+    return d;
+  };
+  EXPECT_TRUE(check("").ok());
+  EXPECT_TRUE(check("250ms").ok());
+  Diagnostics bad = check("every second");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.errors()[0].field, "spec.config.input.generate.interval");
+}
+
+}  // namespace
+}  // namespace drover
