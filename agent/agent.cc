@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent_metrics.h"
 #include "agent/assignment.h"
 #include "agent/config_files.h"
 #include "agent/controller_client.h"
@@ -142,6 +143,7 @@ struct Agent::State {
   std::atomic<bool> registered{false};
   std::atomic<int64_t> heartbeat_interval_ms{5000};
   int wake_pipe[2] = {-1, -1};
+  AgentMetrics metrics;
 
   // ---------------------------------------------------------------------------------------
   // persistence
@@ -352,6 +354,8 @@ struct Agent::State {
     }
   }
 
+  static std::string JobName(const Execution& e) { return e.a.namespace_ + "/" + e.a.name; }
+
   // The next heartbeat goes out shortly instead of at the end of the interval. Under `mu`.
   void ReportSoon() {
     report_soon = true;
@@ -505,6 +509,7 @@ struct Agent::State {
         e.last_backoff = d.delay;
         e.start_at = now + ToChrono(d.delay);
         e.counts_as_restart = true;
+        metrics.CountRestart(JobName(e));
         SetState(e, "starting", d.why);
         break;
       case Outcome::kCompleted:
@@ -651,6 +656,8 @@ struct Agent::State {
         e.last_window = e.window;
         const HealthVerdict before = e.judge.verdict();
         if (e.judge.Close(e.window) != before) ReportSoon();
+        metrics.CountWindow(JobName(e), e.window.processed, e.window.errors,
+                            WindowHealthy(e.window, e.a.health.max_error_rate));
         e.window = {};
         while (e.window_end <= now) e.window_end += ToChrono(e.a.health.interval);
       }
@@ -840,6 +847,10 @@ struct Agent::State {
                                          : "waiting for the job's previous execution to stop"}});
       }
     }
+    std::map<std::string, int64_t> by_state;
+    for (const auto& [id, e] : executions) ++by_state[e->state];
+    by_state["pending"] += static_cast<int64_t>(waiting.size());
+    metrics.SetExecutions(by_state);
     Json body = {{"node_id", node_id}, {"executions", std::move(items)}};
     if (!logs.empty()) body["logs"] = std::move(logs);
     return body;
@@ -898,6 +909,7 @@ struct Agent::State {
       std::vector<SentLogs> logs_sent;
       Json body = HeartbeatBody(&terminal_sent, &logs_sent);
       HttpAnswer answer = (*client)->Post("/api/v1/agent/heartbeat", body);
+      metrics.CountHeartbeat(answer.status == 200);
       if (answer.status == 200) {
         Acknowledge(terminal_sent, logs_sent);
         ApplyAssignments(answer.body);
@@ -1006,6 +1018,13 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   Result<std::unique_ptr<ControllerClient>> poller =
       ControllerClient::Create(s.options.server, s.options.token, kLongPollWait + kRequestTimeout);
   if (!poller.ok()) return poller.status();
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!s.options.metrics_listen.empty()) {
+    Result<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::Start(s.options.metrics_listen, s.metrics);
+    if (!started.ok()) return started.status();
+    metrics_server = std::move(*started);
+  }
   std::thread heartbeats([&] { s.HeartbeatLoop(stop); });
   std::thread polls([&] { s.PollLoop(stop, poller->get()); });
   s.Supervise(stop);

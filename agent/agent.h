@@ -36,6 +36,7 @@ struct AgentOptions {
   std::string drover_binary;    // for `drover engine`; empty: this process's executable
   std::chrono::milliseconds stop_grace{10'000};  // SIGTERM, then SIGKILL
   std::chrono::milliseconds drift_check{2'000};  // how often config files are compared
+  std::string metrics_listen;                    // HOST:PORT for GET /metrics; empty: not served
   std::string agent_version = "dev";
 };
 

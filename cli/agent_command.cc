@@ -42,7 +42,7 @@ constexpr const char* kAgentUsage =
     "  --read-root DIR       pipelines may read and write files under DIR (default: none)\n"
     "  --allow-listen        pipelines may listen (http_server input)\n"
     "  --stop-grace DUR      SIGTERM, then SIGKILL after this long (default 10s)\n"
-    "  --metrics-listen ADDR not supported yet: the agent's counters are in its heartbeats\n"
+    "  --metrics-listen ADDR serve the agent's Prometheus metrics at http://ADDR/metrics\n"
     "  -h, --help            this help\n";
 
 std::atomic<bool> g_stop{false};
@@ -116,7 +116,7 @@ int RunAgent(const std::vector<std::string>& args, Streams s) {
       }
       options.stop_grace = std::chrono::milliseconds(d->nanoseconds() / 1'000'000);
     } else if (flag == "--metrics-listen") {
-      s.err << "drover agent: --metrics-listen is not supported yet; ignoring it\n";
+      options.metrics_listen = v;
     } else {
       s.err << "drover agent: unknown flag " << flag << "\n\n" << kAgentUsage;
       return kExitUsage;

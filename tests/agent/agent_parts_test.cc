@@ -10,8 +10,10 @@
 #include <fstream>
 #include <thread>
 
+#include "agent/agent_metrics.h"
 #include "agent/assignment.h"
 #include "agent/config_files.h"
+#include "agent/external_engine.h"
 #include "agent/log_stream.h"
 #include "agent/process.h"
 #include "tests/testing/run_process.h"
@@ -257,6 +259,33 @@ TEST(ChildProcess, LeftoverGroupIsKilledOnlyWhenItIsTheRecordedProcess) {
   EXPECT_TRUE(KillLeftoverGroup(child->pid(), *start));
   EXPECT_EQ(WaitExit(*child), 128 + SIGKILL);
   EXPECT_FALSE(ChildProcess::StartTime(child->pid()).has_value());
+}
+
+TEST(AgentMetrics, CountsAreRenderedAndServedOnMetricsListen) {
+  AgentMetrics metrics;
+  metrics.SetExecutions({{"running", 2}, {"failed", 1}});
+  metrics.SetExecutions({{"running", 3}});  // a state that disappears goes to 0
+  metrics.CountHeartbeat(true);
+  metrics.CountHeartbeat(false);
+  metrics.CountRestart("prod/logs");
+  metrics.CountWindow("prod/logs", 90, 10, true);
+  const std::string text = metrics.Render();
+  EXPECT_THAT(text, ::testing::HasSubstr("drover_agent_executions{state=\"running\"} 3"));
+  EXPECT_THAT(text, ::testing::HasSubstr("drover_agent_executions{state=\"failed\"} 0"));
+  EXPECT_THAT(text, ::testing::HasSubstr("drover_agent_heartbeats_total{result=\"ok\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr("drover_agent_restarts_total{job=\"prod/logs\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "drover_agent_messages_total{job=\"prod/logs\",result=\"error\"} 10"));
+
+  const int port = FreeLoopbackPort();
+  Result<std::unique_ptr<MetricsServer>> server =
+      MetricsServer::Start("127.0.0.1:" + std::to_string(port), metrics);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  std::optional<std::string> served = LoopbackGet(port, "/metrics", 2000);
+  ASSERT_TRUE(served.has_value());
+  EXPECT_THAT(*served, ::testing::HasSubstr("drover_agent_heartbeats_total"));
+  EXPECT_FALSE(LoopbackGet(port, "/other", 2000).has_value());  // 404
+  EXPECT_FALSE(MetricsServer::Start("not an address", metrics).ok());
 }
 
 }  // namespace
