@@ -21,6 +21,7 @@ constexpr const char* kMainUsage =
     "  controller serve the API over the declarative store (drover controller --help)\n"
     "  agent      run the node agent (drover agent --help)\n"
     "  blobl      run a Bloblang mapping on stdin (drover blobl MAPPING|-f FILE [--lines])\n"
+    "  logs       print a job's execution output (drover logs NAME [--node ID] [-f])\n"
     "  sim        simulate a fleet of nodes against a controller (drover sim --help)\n"
     "  validate   check job manifests locally (drover validate -f FILE|DIR|-)\n"
     "  version    print the version\n"
@@ -50,6 +51,7 @@ int RunMain(const std::vector<std::string>& args, Streams s) {
   if (command == "blobl") return RunBlobl(rest, s);
   if (command == "engine") return RunEngine(rest, s);
   if (command == "agent") return RunAgent(rest, s);
+  if (command == "logs") return RunLogs(rest, s);
   if (command == "controller") return controller::RunController(rest, s.out, s.err);
   s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
   return kExitUsage;

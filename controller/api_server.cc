@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <set>
+#include <unordered_map>
 
 #include "api/document.h"
 #include "api/labels.h"
@@ -41,11 +42,36 @@ HttpResponse Invalid(const std::string& message, std::vector<FieldIssue> details
   return ErrorResponse(400, "invalid", message, details);
 }
 
+constexpr size_t kDefaultLogTail = 100;
+constexpr size_t kMaxLogTail = 10'000;
+
+// ?tail=N of the /logs routes: the newest N lines (default 100, at most 10000); nullopt when
+// malformed.
+std::optional<size_t> ParseLogTail(const HttpRequest& r) {
+  std::string text = r.Query("tail");
+  if (text.empty()) return kDefaultLogTail;
+  size_t tail = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), tail);
+  if (ec != std::errc() || p != text.data() + text.size() || tail > kMaxLogTail) {
+    return std::nullopt;
+  }
+  return tail;
+}
+
+HttpResponse InvalidLogTail() {
+  return Invalid("invalid tail", {{"tail", "must be an integer from 0 to 10000 (lines)"}});
+}
+
 }  // namespace
 
-ApiServer::ApiServer(JobService& jobs, NodeRegistry& nodes, ControllerMetrics& metrics,
-                     const TokenTable* tokens, ApiServerOptions options)
-    : jobs_(jobs), nodes_(nodes), metrics_(metrics), tokens_(tokens), options_(std::move(options)) {
+ApiServer::ApiServer(JobService& jobs, NodeRegistry& nodes, LogStore& logs,
+                     ControllerMetrics& metrics, const TokenTable* tokens, ApiServerOptions options)
+    : jobs_(jobs),
+      nodes_(nodes),
+      logs_(logs),
+      metrics_(metrics),
+      tokens_(tokens),
+      options_(std::move(options)) {
   AddRoutes();
 }
 
@@ -264,9 +290,12 @@ void ApiServer::AddRoutes() {
       "GET", "/api/v1/jobs/{job}/logs", "Log lines of a job's executions (node, tail)",
       Access::kRead,
       [this](const RequestContext& c, Responder r) {
+        std::optional<size_t> tail = ParseLogTail(c.request);
+        if (!tail) return r(InvalidLogTail());
         Result<StoredJob> found = jobs_.Find(c.params.Get("job"), NamespaceParam(c.request));
         if (!found.ok()) return r(ErrorResponse(found.status()));
-        r(HttpResponse::FromJson(200, {{"items", Json::array()}}));
+        LogPage page = logs_.JobTail(found->job.id, c.request.Query("node"), *tail);
+        r(HttpResponse::FromJson(200, LogPageToJson(page)));
       },
       job_scope);
   for (const char* control : {"pause", "resume", "promote", "rollback"}) {
@@ -289,11 +318,32 @@ void ApiServer::AddRoutes() {
           r(ErrorResponse(404, "not_found",
                           "execution " + c.params.Get("id").substr(0, 100) + " not found"));
         });
-  Route("GET", "/api/v1/executions/{id}/logs", "An execution's log lines (tail)", Access::kRead,
-        [](const RequestContext& c, Responder r) {
-          r(ErrorResponse(404, "not_found",
-                          "execution " + c.params.Get("id").substr(0, 100) + " not found"));
-        });
+  // Logs are scoped to their execution's namespace (a reader of one namespace reads no other's).
+  auto execution_scope = [this](const RequestContext& c) {
+    const std::string& id = c.params.Get("id");
+    if (controller_ != nullptr) {
+      if (auto e = controller_->cache().Execution(id)) return e->value.namespace_;
+    }
+    std::optional<LogOwner> owner = logs_.OwnerOf(id);
+    return owner ? owner->namespace_ : std::string();
+  };
+  Route(
+      "GET", "/api/v1/executions/{id}/logs", "An execution's log lines (tail)", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        std::optional<size_t> tail = ParseLogTail(c.request);
+        if (!tail) return r(InvalidLogTail());
+        const std::string& id = c.params.Get("id");
+        std::optional<LogPage> page = logs_.ExecutionTail(id, *tail);
+        if (!page && controller_ != nullptr && controller_->cache().Execution(id)) {
+          page = LogPage{};  // known, nothing shipped (yet, or since a restart)
+        }
+        if (!page) {
+          return r(
+              ErrorResponse(404, "not_found", "execution " + id.substr(0, 100) + " not found"));
+        }
+        r(HttpResponse::FromJson(200, LogPageToJson(*page)));
+      },
+      execution_scope);
 
   // ---- nodes ----
   Route("GET", "/api/v1/nodes", "List nodes (labels, state filters)", Access::kRead,
@@ -437,12 +487,18 @@ void ApiServer::AddRoutes() {
             observed.push_back(e);
           }
         }
+        Diagnostics log_errors;
+        auto logs = b.find("logs");
+        std::vector<LogChunk> chunks =
+            ParseLogChunks(logs == b.end() ? Json() : *logs, &log_errors);
+        if (!log_errors.ok()) return r(Invalid("invalid heartbeat", log_errors.errors()));
         const std::string node_id = b["node_id"].get<std::string>();
         Result<NodeSnapshot> n = nodes_.Heartbeat(node_id, c.caller_token_id, observed);
         if (!n.ok()) return r(ErrorResponse(n.status()));
         Json assignments = Json::array();
         if (controller_ != nullptr) {
           controller_->ObserveHeartbeat(node_id, observed);
+          StoreLogs(node_id, chunks);
           assignments = controller_->Assignments(node_id);
         }
         r(HttpResponse::FromJson(
@@ -477,6 +533,18 @@ void ApiServer::AddRoutes() {
                                                {"index", s->assignments_index}}));
               });
         });
+}
+
+void ApiServer::StoreLogs(const std::string& node_id, const std::vector<LogChunk>& chunks) {
+  if (chunks.empty() || controller_ == nullptr) return;
+  std::unordered_map<std::string, LogOwner> owners;
+  for (ExecutionRecord& e : controller_->cache().ExecutionsOnNode(node_id)) {
+    owners[e.id] = {e.node_id, e.job_id, e.namespace_, e.version};
+  }
+  for (const LogChunk& chunk : chunks) {
+    auto owner = owners.find(chunk.execution_id);
+    if (owner != owners.end()) logs_.Append(owner->second, chunk);
+  }
 }
 
 }  // namespace drover::controller

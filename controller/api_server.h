@@ -1,6 +1,7 @@
-// ApiServer: the HTTP API of SPEC §3, §8 and §12 as routes over the JobService and the
-// NodeRegistry, with authentication, authorisation, body parsing and request metrics around
-// every handler. Transport-free: controller/http_server.cc feeds it requests. Thread-safe.
+// ApiServer: the HTTP API of SPEC §3, §8 and §12 as routes over the JobService, the
+// NodeRegistry and the LogStore (execution output shipped with heartbeats), with authentication,
+// authorisation, body parsing and request metrics around every handler. Transport-free:
+// controller/http_server.cc feeds it requests. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include "controller/auth.h"
 #include "controller/http.h"
 #include "controller/job_service.h"
+#include "controller/log_store.h"
 #include "controller/metrics.h"
 #include "controller/node_registry.h"
 
@@ -24,7 +26,7 @@ struct ApiServerOptions {
 class ApiServer {
  public:
   // `tokens` null means auth is off (the server then listens on loopback only).
-  ApiServer(JobService& jobs, NodeRegistry& nodes, ControllerMetrics& metrics,
+  ApiServer(JobService& jobs, NodeRegistry& nodes, LogStore& logs, ControllerMetrics& metrics,
             const TokenTable* tokens, ApiServerOptions options);
 
   // Handles one request; `respond` is called exactly once, possibly later (long polls).
@@ -46,9 +48,13 @@ class ApiServer {
   void AddRoutes();
   void Route(std::string method, std::string path, std::string summary, Access access,
              Handler handler, ScopeFunction scope = {}, bool has_body = false);
+  // Keeps a heartbeat's log chunks of the executions the controller placed on that node (others
+  // are dropped: a node writes only its own executions' output).
+  void StoreLogs(const std::string& node_id, const std::vector<LogChunk>& chunks);
 
   JobService& jobs_;
   NodeRegistry& nodes_;
+  LogStore& logs_;
   ControllerMetrics& metrics_;
   const TokenTable* tokens_;
   ApiServerOptions options_;

@@ -14,6 +14,7 @@
 #include "controller/http_server.h"
 #include "controller/instrumented_store.h"
 #include "controller/job_controller.h"
+#include "controller/log_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -245,7 +246,8 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   }
   JobService jobs(store, RealClock(), nodes,
                   {static_cast<int>(std::min<int64_t>(flags.history_limit, 100000)), 1000});
-  ApiServer api(jobs, nodes, metrics, tokens.get(),
+  LogStore logs(RealClock());  // in memory only: see docs/logs.md
+  ApiServer api(jobs, nodes, logs, metrics, tokens.get(),
                 {DROVER_VERSION, std::chrono::milliseconds(60'000)});
   JobControllerOptions loop;
   loop.workers = static_cast<int>(flags.workers);
