@@ -487,10 +487,11 @@ void ApiServer::AddRoutes() {
             observed.push_back(e);
           }
         }
+        static const Json kNoLogs;
         Diagnostics log_errors;
-        auto logs = b.find("logs");
+        auto logs = b.find("logs");  // by reference: the chunks may be most of a 1 MiB body
         std::vector<LogChunk> chunks =
-            ParseLogChunks(logs == b.end() ? Json() : *logs, &log_errors);
+            ParseLogChunks(logs == b.end() ? kNoLogs : *logs, &log_errors);
         if (!log_errors.ok()) return r(Invalid("invalid heartbeat", log_errors.errors()));
         const std::string node_id = b["node_id"].get<std::string>();
         Result<NodeSnapshot> n = nodes_.Heartbeat(node_id, c.caller_token_id, observed);
