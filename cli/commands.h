@@ -31,6 +31,8 @@ int RunBlobl(const std::vector<std::string>& args, Streams s);
 int RunEngine(const std::vector<std::string>& args, Streams s);
 // drover agent --server URL --node-id ID ...: the node agent (SPEC §8, §13).
 int RunAgent(const std::vector<std::string>& args, Streams s);
+// drover dev [--nodes N]: a controller, the embedded store and N agents in one process.
+int RunDev(const std::vector<std::string>& args, Streams s);
 // drover logs NAME [-n NS] [--node ID] [--tail N] [-f]: a job's execution output (SPEC §8).
 int RunLogs(const std::vector<std::string>& args, Streams s);
 

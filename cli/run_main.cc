@@ -19,6 +19,7 @@ constexpr const char* kMainUsage =
     "\n"
     "Commands:\n"
     "  controller serve the API over the declarative store (drover controller --help)\n"
+    "  dev        a controller, an embedded store and 3 agents in one process (drover dev)\n"
     "  agent      run the node agent (drover agent --help)\n"
     "  blobl      run a Bloblang mapping on stdin (drover blobl MAPPING|-f FILE [--lines])\n"
     "  logs       print a job's execution output (drover logs NAME [--node ID] [-f])\n"
@@ -51,6 +52,7 @@ int RunMain(const std::vector<std::string>& args, Streams s) {
   if (command == "blobl") return RunBlobl(rest, s);
   if (command == "engine") return RunEngine(rest, s);
   if (command == "agent") return RunAgent(rest, s);
+  if (command == "dev") return RunDev(rest, s);
   if (command == "logs") return RunLogs(rest, s);
   if (command == "controller") return controller::RunController(rest, s.out, s.err);
   s.err << "drover: unknown command \"" << command << "\"\n\n" << kMainUsage;
