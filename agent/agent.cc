@@ -272,14 +272,20 @@ struct Agent::State {
         return InvalidError(
             "commands are not allowed on this node (start the agent with --allow-commands)");
       }
-      if (!config.contains("command") || !config["command"].is_array() ||
-          config["command"].empty()) {
+      if (!e.a.rollback_command.empty()) {
+        // rolling the node back from version rollback_of: that version's rollback_command
+        request.argv = e.a.rollback_command;
+      } else if (!config.contains("command") || !config["command"].is_array() ||
+                 config["command"].empty()) {
         return InvalidError("config.command: expected a non-empty list");
       }
-      for (const Json& arg : config["command"]) {
-        if (!arg.is_string()) return InvalidError("config.command: expected strings");
-        request.argv.push_back(arg.get<std::string>());
+      if (request.argv.empty()) {
+        for (const Json& arg : config["command"]) {
+          if (!arg.is_string()) return InvalidError("config.command: expected strings");
+          request.argv.push_back(arg.get<std::string>());
+        }
       }
+      if (e.a.rollback_of > 0) request.env["DROVER_ROLLBACK_OF"] = std::to_string(e.a.rollback_of);
       if (config.contains("env") && config["env"].is_object()) {
         for (const auto& [k, v] : config["env"].items()) {
           if (v.is_string()) request.env[k] = v.get<std::string>();

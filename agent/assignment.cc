@@ -86,6 +86,15 @@ Result<Assignment> ParseAssignment(const Json& item) {
   if (a.health.interval <= Duration()) a.health.interval = JobDefaults::kHealthInterval;
   if (a.health.success_threshold < 1) a.health.success_threshold = 1;
   if (a.health.failure_threshold < 1) a.health.failure_threshold = 1;
+  if (item.contains("rollback_of") && item["rollback_of"].is_number_integer()) {
+    a.rollback_of = item["rollback_of"].get<int>();
+  }
+  if (item.contains("rollback_command") && item["rollback_command"].is_array()) {
+    for (const Json& arg : item["rollback_command"]) {
+      if (!arg.is_string()) return InvalidError("rollback_command: expected strings");
+      a.rollback_command.push_back(arg.get<std::string>());
+    }
+  }
   std::string desired = "running";
   text("desired_state", &desired);
   a.running = desired != "stopped";

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "api/job.h"
 #include "api/status.h"
@@ -24,7 +25,11 @@ struct Assignment {
   HealthCheck health;             // the job's, or the defaults of SPEC §2
   bool has_health_check = false;  // the job declared one
   bool running = true;            // desired_state
-  nlohmann::json raw;             // as received, for the agent's data dir
+  // An update's rollback run (the controller rolls the node back from version `rollback_of`):
+  // `rollback_command`, when the rolled-back version declared one, runs instead of the command.
+  int rollback_of = 0;
+  std::vector<std::string> rollback_command;
+  nlohmann::json raw;  // as received, for the agent's data dir
 };
 
 // Errors name the field, e.g. `assignments[2].type: unknown job type "batch"`.

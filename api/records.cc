@@ -230,7 +230,8 @@ Json ExecutionToJson(const ExecutionRecord& e) {
           {"wave", e.wave},
           {"replaced_for_rollout", e.replaced_for_rollout},
           {"replaced_for_version", e.replaced_for_version},
-          {"replaced_for_wave", e.replaced_for_wave}};
+          {"replaced_for_wave", e.replaced_for_wave},
+          {"rollback_of", e.rollback_of}};
 }
 
 Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
@@ -257,6 +258,7 @@ Result<ExecutionRecord> ExecutionFromJson(const Json& j) {
     e.replaced_for_rollout = Value<int64_t>(j, "replaced_for_rollout", 0);
     e.replaced_for_version = Value<int>(j, "replaced_for_version", 0);
     e.replaced_for_wave = Value<int>(j, "replaced_for_wave", 0);
+    e.rollback_of = Value<int>(j, "rollback_of", 0);
     return e;
   });
 }

@@ -155,6 +155,10 @@ struct ExecutionRecord {
   int64_t replaced_for_rollout = 0;
   int replaced_for_version = 0;
   int replaced_for_wave = 0;
+  // An update job's rollback run (SPEC §4 rollback_command): this execution, of the version
+  // rolled back to, runs version `rollback_of`'s rollback_command on the node instead of its own
+  // command. 0: an ordinary execution.
+  int rollback_of = 0;
 
   bool operator==(const ExecutionRecord&) const = default;
 };

@@ -527,6 +527,17 @@ Json JobController::Assignments(const std::string& node_id) {
     a["name"] = e.name;
     a["version"] = e.version;
     a["desired_state"] = e.desired_state;
+    if (e.rollback_of > 0) {
+      // an update's rollback run: the rolled-back version's rollback_command, if it has one
+      a["rollback_of"] = e.rollback_of;
+      Result<std::shared_ptr<const JobSpec>> from = cache_.Spec(e.job_id, e.rollback_of);
+      if (from.ok()) {
+        auto command = (*from)->config.find("rollback_command");
+        if (command != (*from)->config.end() && command->is_array()) {
+          a["rollback_command"] = *command;
+        }
+      }
+    }
     items.emplace_back(priority, std::move(a));
   }
   // Higher priority first (SPEC §7: placement order on a node with limited capacity).

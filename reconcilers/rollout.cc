@@ -397,6 +397,7 @@ class Decider {
     }
     want_.assign(m, 0);
     wave_of_.assign(m, -1);
+    undo_.assign(m, false);
     placed_.assign(m, 0);
     retry_node_.assign(m, 0);
     retry_exec_.assign(execs.size(), 0);
@@ -1091,9 +1092,33 @@ class Decider {
   // ---- rolling back (SPEC §5 "Rollback"): every node that got the failed version goes back
   // to the target at once, no waves ----
 
+  // Rolling an update job back undoes the failed version on every node that ran it, once: an
+  // execution of the target version with rollback_of set. The agent runs the failed version's
+  // rollback_command for it when the spec declares one, else the target version's command again
+  // (SPEC §4). Nodes that never ran the failed version run nothing.
+  bool UndoesUpdates(int failed_version) const {
+    return job_.spec.type == JobType::kUpdate && failed_version > 0;
+  }
+
+  // The node ran `failed_version` (its command started) and has no rollback run for it yet.
+  bool NeedsUndo(int node, int failed_version) const {
+    bool ran = false;
+    for (int i : On(node)) {
+      const ExecutionRecord& e = E(i);
+      if (e.rollback_of == failed_version) return false;
+      if (e.version != failed_version || e.rollback_of != 0) continue;
+      if (e.state == "running" || e.state == "starting" || e.state == "completed" ||
+          e.state == "failed") {
+        ran = true;
+      }
+    }
+    return ran;
+  }
+
   void RollBack() {
     const int target = r_.to_version;
     const int failed_version = r_.from_version.value_or(0);
+    const bool undo = UndoesUpdates(failed_version);
     for (size_t k = 0; k < NodeCount(); ++k) {
       const int node = static_cast<int>(k);
       if (!Eligible(Facts(node))) continue;
@@ -1103,6 +1128,7 @@ class Decider {
         if (e.version == failed_version && e.active()) holds_failed = true;
       }
       if (holds_failed || Placeable(node) || HasActive(node)) want_[k] = target;
+      if (undo && want_[k] == target && NeedsUndo(node, failed_version)) undo_[k] = true;
     }
     if (rollback_started_now_) return;  // give the stops a round trip first
     // Done when no connected node still runs the failed version and every connected wanted
@@ -1121,7 +1147,10 @@ class Decider {
             e.state != ExecState::kPending) {
           started_target = true;
         }
+        // a rollback run is done when it has ended
+        if (undo && e.active() && E(i).rollback_of == failed_version) done = false;
       }
+      if (undo_[k]) started_target = false;
       if (!started_target) {
         done = false;
         if (waiting_on.empty()) waiting_on = std::string(ids_[k]);
@@ -1306,7 +1335,11 @@ class Decider {
       const Summary e = S(i);
       if (e.version != version || e.active()) continue;
       if (e.state == ExecState::kCompleted) {
-        if (!target || e.rollout_id == r_.rollout_id || !one_shot_) return true;
+        // a completed one-shot target is run again only by a new rollout of it, not by a
+        // rollback to it (that is the rollback run's job)
+        if (!target || e.rollout_id == r_.rollout_id || !one_shot_ ||
+            r_.phase == kPhaseRollingBack || r_.phase == kPhaseRolledBack)
+          return true;
       } else if (e.state == ExecState::kFailed) {
         if (!target) return true;
         if (e.rollout_id == r_.rollout_id && e.attempt >= r_.attempt) return true;
@@ -1382,7 +1415,7 @@ class Decider {
         Deadline(now_ + rules_.interval);
         continue;
       }
-      if (Blocked(node, wanted)) continue;
+      if (Blocked(node, wanted) && !undo_[k]) continue;
       create.push_back(node);
     }
     plan_.create.reserve(create.size());
@@ -1395,6 +1428,7 @@ class Decider {
       e.rollout_id = for_rollout ? r_.rollout_id : 0;
       e.attempt = for_rollout ? r_.attempt : 0;
       e.wave = for_rollout ? std::max(0, wave_of_[k]) : 0;
+      if (undo_[k]) e.rollback_of = r_.from_version.value_or(0);
     }
     StopOnDeletedNodes();
   }
@@ -1493,6 +1527,7 @@ class Decider {
   // per node decisions
   std::vector<int> want_;     // version the node should run, 0: nothing
   std::vector<int> wave_of_;  // wave that gives it the target, -1: none
+  std::vector<bool> undo_;    // an update's rollback run is to be created on the node
   std::vector<char> placed_;  // given the target by this decision
   std::vector<char> retry_node_;
 
@@ -1518,6 +1553,7 @@ ExecutionRecord NewExecutionRecord(const JobRecord& job, const NewExecution& cre
   e.rollout_id = create.rollout_id;
   e.attempt = create.attempt;
   e.wave = create.wave;
+  e.rollback_of = create.rollback_of;
   return e;
 }
 

@@ -64,7 +64,8 @@ struct NewExecution {
   int version = 1;
   int64_t rollout_id = 0;  // the rollout that creates it, 0 for a stable placement outside it
   int attempt = 0;
-  int wave = 0;  // the wave that gives it (0: not part of a wave)
+  int wave = 0;         // the wave that gives it (0: not part of a wave)
+  int rollback_of = 0;  // an update's rollback run (ExecutionRecord::rollback_of)
 
   bool operator==(const NewExecution&) const = default;
 };

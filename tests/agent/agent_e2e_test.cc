@@ -16,6 +16,7 @@
 #include "api/job.h"
 #include "tests/testing/agent_process.h"
 #include "tests/testing/controller_process.h"
+#include "tests/testing/eventually.h"
 
 namespace drover {
 namespace {
@@ -26,14 +27,7 @@ namespace fs = std::filesystem;
 using testing::AgentProcess;
 using testing::ControllerProcess;
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 40s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
+using testing::Eventually;
 
 // Processes whose command line starts with `marker`.
 int CountProcesses(const std::string& marker) {
@@ -171,6 +165,39 @@ TEST_F(AgentEndToEnd, UpdateJobRunsItsCommandOncePerNodeInWaves) {
   EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "WaveStarted"), 3)
       << controller_.Call("GET", "/api/v1/jobs/upgrade/events").body;
   EXPECT_THAT(reasons, ::testing::Contains("RolloutSucceeded"));
+}
+
+TEST_F(AgentEndToEnd, AFailedUpdateIsRolledBackWithItsRollbackCommandWhereItRan) {
+  Json spec = Update("pkg", "echo \"install v$DROVER_VERSION\" >> \"$WORK/$DROVER_NODE_ID.pkg\"",
+                     {{"match_labels", {{"env", "production"}}}});
+  spec["rollout"] = {{"strategy", "rolling"},
+                     {"max_parallel", 50},
+                     {"max_failed_nodes", 0},
+                     {"max_failed_nodes_percent", 0},
+                     {"health_check", HealthCheck()}};
+  Put(spec);
+  ASSERT_TRUE(Eventually([&] { return Phase("pkg") == "succeeded"; })) << Job("pkg");
+
+  // v2's command fails; its rollback_command undoes it on the node that ran it
+  spec["config"]["command"] = {
+      "sh", "-c", "echo \"install v2 (broken)\" >> \"$WORK/$DROVER_NODE_ID.pkg\"; exit 1"};
+  spec["config"]["rollback_command"] = {
+      "sh", "-c", "echo \"undo v$DROVER_ROLLBACK_OF\" >> \"$WORK/$DROVER_NODE_ID.pkg\""};
+  Put(spec);
+  ASSERT_TRUE(Eventually([&] { return Phase("pkg") == "rolled_back"; })) << Job("pkg");
+  int undone = 0, untouched = 0;
+  for (const char* node : {"node-1", "node-2"}) {
+    std::vector<std::string> lines = Lines(work_ / (std::string(node) + ".pkg"));
+    if (lines == std::vector<std::string>{"install v1", "install v2 (broken)", "undo v2"}) {
+      ++undone;
+    } else if (lines == std::vector<std::string>{"install v1"}) {
+      ++untouched;  // the second wave never came: nothing to undo, v1 is not run again
+    } else {
+      ADD_FAILURE() << node << ": " << ::testing::PrintToString(lines);
+    }
+  }
+  EXPECT_EQ(undone, 1);
+  EXPECT_EQ(untouched, 1);
 }
 
 TEST_F(AgentEndToEnd, ConfigFileIsWrittenWithItsModeAndRestoredAfterAnEdit) {

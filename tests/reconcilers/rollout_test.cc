@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/reconcilers/rollout_world.h"
 
 namespace drover {
@@ -655,6 +657,83 @@ TEST(DecideUpdate, ARolloutThatFailsWaitsForNoExecution) {
   Plan p = w.Step();
   EXPECT_EQ(w.rollout.phase, "failed") << "over the budget with no stable version";
   EXPECT_EQ(p.waiting, Waiting::kNone) << "the rollout ended: the running ones hold nothing up";
+}
+
+TEST(DecideUpdate, ARollbackRunsTheFailedVersionsRollbackCommandOnceOnEachNodeThatRanIt) {
+  JobSpec spec = PipelineSpec(RolloutStrategy::kRolling);
+  spec.type = JobType::kUpdate;
+  spec.config = {{"command", {"install", "v1"}}};
+  spec.rollout.max_parallel = 50;
+  World w(spec, 4);
+  w.Step();
+  w.ReportAll("completed");
+  w.Step();
+  w.ReportAll("completed");
+  w.Settle();
+  ASSERT_EQ(w.rollout.phase, "succeeded");
+  ASSERT_EQ(w.job.stable_version, 1);
+
+  JobSpec v2 = spec;
+  v2.config = {{"command", {"install", "v2"}}, {"rollback_command", {"uninstall", "v2"}}};
+  v2.rollout.max_failed_nodes = 0;
+  v2.rollout.max_failed_nodes_percent = 0;
+  w.Update(v2);
+  Plan p = w.Step();  // wave 1: two nodes
+  ASSERT_EQ(p.create.size(), 2u);
+  const std::string ok_node = p.create[0].node_id, bad_node = p.create[1].node_id;
+  w.Report(ok_node, "completed");
+  w.Report(bad_node, "failed");
+  p = w.Step();
+  ASSERT_EQ(w.rollout.phase, "rolling_back") << w.rollout.message;
+  // at once, the two nodes that ran v2 get a rollback run: version 1, rollback_of 2; the others
+  // (which completed v1 and never ran v2) nothing
+  std::set<std::string> undone;
+  for (const NewExecution& c : p.create) {
+    EXPECT_EQ(c.version, 1);
+    EXPECT_EQ(c.rollback_of, 2);
+    EXPECT_EQ(NewExecutionRecord(w.job, c, w.Wall()).rollback_of, 2);
+    undone.insert(c.node_id);
+  }
+  EXPECT_EQ(undone, (std::set<std::string>{ok_node, bad_node}));
+  EXPECT_NE(w.rollout.phase, "rolled_back") << "waits for the rollback runs";
+  w.ReportAll("completed");
+  p = w.Step();
+  EXPECT_TRUE(p.create.empty()) << "each node undoes a version once";
+  w.Settle();
+  EXPECT_EQ(w.rollout.phase, "rolled_back") << w.rollout.message;
+  EXPECT_EQ(w.job.stable_version, 1);
+  EXPECT_TRUE(w.Step().create.empty());
+}
+
+TEST(DecideUpdate, ARollbackWithoutRollbackCommandRunsTheStableCommandOnlyWhereTheFailedOneRan) {
+  JobSpec spec = PipelineSpec(RolloutStrategy::kRolling);
+  spec.type = JobType::kUpdate;
+  spec.rollout.max_parallel = 50;
+  World w(spec, 4);
+  w.Step();
+  w.ReportAll("completed");
+  w.Settle();
+  w.ReportAll("completed");
+  w.Settle();
+  JobSpec v2 = spec;
+  v2.description = "v2";
+  v2.rollout.max_failed_nodes = 0;
+  v2.rollout.max_failed_nodes_percent = 0;
+  w.Update(v2);
+  Plan p = w.Step();
+  ASSERT_EQ(p.create.size(), 2u);
+  const std::string failed_node = p.create[0].node_id;
+  w.Report(failed_node, "failed");
+  p = w.Step();
+  EXPECT_EQ(w.rollout.phase, "rolling_back");
+  ASSERT_EQ(p.create.size(), 1u) << "only the node that ran v2; the others completed v1 already";
+  EXPECT_EQ(p.create[0].node_id, failed_node);
+  EXPECT_EQ(p.create[0].version, 1);
+  EXPECT_EQ(p.create[0].rollback_of, 2);
+  w.AckStops();  // the other wave-1 node's pending v2 is stopped: it never ran
+  w.ReportAll("completed");
+  w.Settle();
+  EXPECT_EQ(w.rollout.phase, "rolled_back") << w.rollout.message;
 }
 
 TEST(DecideQuery, CompletesWithEveryNodeDone) {
