@@ -13,6 +13,7 @@
 
 #include "tests/testing/agent_process.h"
 #include "tests/testing/controller_process.h"
+#include "tests/testing/eventually.h"
 
 namespace drover {
 namespace {
@@ -21,14 +22,7 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 40s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
+using testing::Eventually;
 
 TEST(EngineMetrics, SumsBentosCountersOverLabelSets) {
   const char* text =

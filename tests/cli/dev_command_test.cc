@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/testing/eventually.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/run_process.h"
 
@@ -20,14 +21,7 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 40s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
+using testing::Eventually;
 
 // Processes whose command line mentions `text`.
 int CountProcesses(const std::string& text) {
@@ -46,17 +40,10 @@ TEST(DevCommand, RunsAClusterThatDeploysTheSeedExampleAndStopsCleanly) {
   const fs::path dir = testing::MakeTempDir("drover-dev");
   const int port = testing::FreePort();
   const std::string log = (dir / "dev.log").string();
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::fopen(log.c_str(), "w");
-    dup2(fileno(f), 1);
-    dup2(fileno(f), 2);
-    const std::string listen = "127.0.0.1:" + std::to_string(port);
-    const std::string data = (dir / "data").string();
-    execl(DROVER_BINARY, DROVER_BINARY, "dev", "--nodes", "3", "--listen", listen.c_str(),
-          "--data-dir", data.c_str(), "--heartbeat-interval", "500ms", nullptr);
-    _exit(127);
-  }
+  const pid_t pid = testing::SpawnLogged(
+      {DROVER_BINARY, "dev", "--nodes", "3", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--data-dir", (dir / "data").string(), "--heartbeat-interval", "500ms"},
+      log);
   auto call = [&](const std::string& method, const std::string& path,
                   const std::string& body = "") { return testing::Http(port, method, path, body); };
   // the "items" of a list answer; empty while the server is not up

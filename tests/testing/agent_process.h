@@ -34,19 +34,7 @@ class AgentProcess {
                                      "--node-id",    node_id_, "--data-dir", data_dir_.string(),
                                      "--stop-grace", "2s"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* log = std::fopen(log_path_.c_str(), "a");
-      if (log != nullptr) {
-        dup2(fileno(log), 1);
-        dup2(fileno(log), 2);
-      }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid_ = SpawnLogged(args, log_path_);
   }
   int Stop() { return End(SIGTERM); }
   int Kill() { return End(SIGKILL); }

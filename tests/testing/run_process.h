@@ -5,11 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace drover::testing {
 
@@ -31,6 +33,25 @@ inline std::filesystem::path MakeTempDir(const std::string& prefix) {
   std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
   char* made = mkdtemp(pattern.data());
   return made == nullptr ? std::filesystem::path() : std::filesystem::path(made);
+}
+
+// Starts `args` (args[0] a path) in the background with stdout and stderr appended to
+// `log_path`; returns its pid (the caller waits for it).
+inline pid_t SpawnLogged(std::vector<std::string> args, const std::string& log_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* log = std::fopen(log_path.c_str(), "a");
+    if (log != nullptr) {
+      dup2(fileno(log), 1);
+      dup2(fileno(log), 2);
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 inline ProcessResult RunCommand(const std::string& command, const std::string& stdin_text = "") {
