@@ -111,10 +111,40 @@ struct Statement {
   bool move_from_this = false;
 };
 
+// The fast path of a mapping that is `root = this` followed only by `root.KEY = EXPR` statements
+// whose EXPR reads neither `this`, nor `root`, nor a variable (now(), literals, hostname(),
+// env(), meta(), uuid_v4(), ...): when the message is a JSON object, Apply rewrites its text
+// (bloblang/json_rewrite.h) instead of decoding it into a value and encoding that again. The
+// bytes are the same; anything the rewriter refuses, and any failing EXPR, takes the general
+// path, which then also produces the error.
+struct FastField {
+  enum class Kind {
+    kJson,    // a literal: `json` is how the encoder writes it
+    kDelete,  // deleted(): removes the key
+    kNow,     // now()
+    kEval,    // anything else, evaluated by the interpreter
+  };
+  Kind kind = Kind::kEval;
+  size_t key = 0;  // index into FastPlan::keys
+  std::string json;
+  const Node* expr = nullptr;
+};
+
+struct FastPlan {
+  std::vector<std::string> keys;         // the keys assigned, sorted and unique
+  std::vector<std::string> key_members;  // for each key, `"key":` as the encoder writes it
+  std::vector<FastField> fields;         // in statement order
+  bool evaluates = false;                // some field is kEval
+};
+
 struct Program {
   std::vector<Statement> statements;
   std::vector<std::string> variables;  // slot -> name
+  std::unique_ptr<FastPlan> fast;      // when the mapping has the shape above
 };
+
+// Sets program->fast when the program has the shape of FastPlan (interpreter.cc).
+void PlanFastPath(Program* program);
 
 // A path as Bento prints it (query.SliceToDotPath): segments joined by dots, with "~" written
 // "~0" and "." written "~1" inside a segment.

@@ -62,7 +62,14 @@ class Mapping {
   // through unchanged. A string root is written raw, any other value as JSON with sorted keys.
   MappingResult Apply(const Message& input, const Environment& env) const;
 
+  // The same as Apply, written into `message` itself: on kMessage its content and metadata
+  // become the result's; on kDeleted and kError it is left as it was (and on kError `*error`
+  // says why). Reuses the message's buffers instead of copying the message, so a caller that
+  // maps many messages (the pipeline engine) allocates next to nothing per message.
+  Outcome ApplyInPlace(Message& message, const Environment& env, std::string* error) const;
+
  private:
+  friend struct MappingInternals;  // bloblang/internals.h, for tests and benchmarks
   explicit Mapping(std::shared_ptr<const Program> program) : program_(std::move(program)) {}
   std::shared_ptr<const Program> program_;
 };

@@ -4,7 +4,9 @@
 #include <wctype.h>
 
 #include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstring>
 
 namespace drover::bloblang {
 namespace {
@@ -607,57 +609,84 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
   return false;
 }
 
-std::string FormatRfc3339Nano(int64_t unix_nanos) {
+void AppendRfc3339Nano(int64_t unix_nanos, std::string* out) {
   int64_t seconds = unix_nanos / 1000000000;
   int64_t nanos = unix_nanos % 1000000000;
   if (nanos < 0) {
     nanos += 1000000000;
     seconds -= 1;
   }
-  int64_t days = seconds / 86400;
-  int64_t rest = seconds % 86400;
-  if (rest < 0) {
-    rest += 86400;
-    days -= 1;
-  }
-  // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
-  days += 719468;
-  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  int64_t doe = days - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-
-  char buf[40];
-  char* p = buf;
-  auto put = [&p](int64_t v, int width) {
+  // "YYYY-MM-DDTHH:MM:SS" of the last second formatted on this thread: a mapping that stamps
+  // every message formats the date once a second, not once a message.
+  struct Second {
+    int64_t seconds = INT64_MIN;
+    char text[19];
+  };
+  thread_local Second cached;
+  auto put = [](char* p, int64_t v, int width) {
     for (int k = width - 1; k >= 0; --k) {
       p[k] = static_cast<char>('0' + v % 10);
       v /= 10;
     }
-    p += width;
   };
-  put(year, 4);
-  *p++ = '-';
-  put(month, 2);
-  *p++ = '-';
-  put(day, 2);
-  *p++ = 'T';
-  put(rest / 3600, 2);
-  *p++ = ':';
-  put(rest / 60 % 60, 2);
-  *p++ = ':';
-  put(rest % 60, 2);
+  if (cached.seconds != seconds) {
+    int64_t days = seconds / 86400;
+    int64_t rest = seconds % 86400;
+    if (rest < 0) {
+      rest += 86400;
+      days -= 1;
+    }
+    // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t doe = days - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    char* p = cached.text;
+    put(p, year, 4);
+    p[4] = '-';
+    put(p + 5, month, 2);
+    p[7] = '-';
+    put(p + 8, day, 2);
+    p[10] = 'T';
+    put(p + 11, rest / 3600, 2);
+    p[13] = ':';
+    put(p + 14, rest / 60 % 60, 2);
+    p[16] = ':';
+    put(p + 17, rest % 60, 2);
+    cached.seconds = seconds;
+  }
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char buf[32];
+  char* p = buf;
+  std::memcpy(p, cached.text, sizeof(cached.text));
+  p += sizeof(cached.text);
   if (nanos != 0) {
     *p++ = '.';
-    put(nanos, 9);
+    *p = static_cast<char>('0' + nanos / 100000000);
+    uint32_t rest = static_cast<uint32_t>(nanos % 100000000);
+    for (int k = 7; k >= 1; k -= 2) {  // the other eight digits, two at a time
+      std::memcpy(p + k, kPairs + 2 * (rest % 100), 2);
+      rest /= 100;
+    }
+    p += 9;
     while (p[-1] == '0') --p;  // Go trims trailing zeros of the fraction
   }
   *p++ = 'Z';
-  return std::string(buf, p);
+  out->append(buf, p);
+}
+
+std::string FormatRfc3339Nano(int64_t unix_nanos) {
+  std::string out;
+  AppendRfc3339Nano(unix_nanos, &out);
+  return out;
 }
 
 }  // namespace drover::bloblang

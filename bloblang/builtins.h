@@ -41,5 +41,6 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
 // RFC 3339 with nanoseconds and trailing zeros trimmed, in UTC, as Go's time.RFC3339Nano:
 // "2026-12-04T21:52:48.123456789Z", "2026-12-04T21:52:48.1Z", "2026-12-04T21:52:48Z".
 std::string FormatRfc3339Nano(int64_t unix_nanos);
+void AppendRfc3339Nano(int64_t unix_nanos, std::string* out);
 
 }  // namespace drover::bloblang

@@ -3,11 +3,15 @@
 // one Mapping serves any number of threads. Values are borrowed from the document, variables and
 // literals wherever possible; only what ends up in the output is copied (or moved, see
 // Statement::move_from_this).
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "bloblang/ast.h"
 #include "bloblang/bloblang.h"
 #include "bloblang/builtins.h"
+#include "bloblang/internals.h"
+#include "bloblang/json_rewrite.h"
 #include "bloblang/operators.h"
 
 namespace drover::bloblang {
@@ -587,56 +591,279 @@ bool Execute(const Statement& st, Context& c) {
   return true;
 }
 
-}  // namespace
+// ---- the fast path (FastPlan in ast.h) -------------------------------------------------------
 
-MappingResult Mapping::Apply(const Message& input, const Environment& env) const {
-  MappingResult result;
-  try {
-    Context c(input, env, program_->variables.size());
-    for (const Statement& st : program_->statements) {
-      if (!Execute(st, c)) {
-        result.outcome = Outcome::kError;
-        result.message = input;
-        result.error = "failed assignment (line " + std::to_string(st.line) + "): " + c.error;
-        return result;
+bool ReadsOnlyTheWorld(const Node& n) {
+  if (n.kind == Node::Kind::kThis || n.kind == Node::Kind::kRoot ||
+      n.kind == Node::Kind::kVariable || n.reads_this) {
+    return false;
+  }
+  for (const NodePtr& child : n.children) {
+    if (!ReadsOnlyTheWorld(*child)) return false;
+  }
+  for (const NodePtr& key : n.keys) {
+    if (!ReadsOnlyTheWorld(*key)) return false;
+  }
+  return true;
+}
+
+// The fast path's buffers, one set per thread, reused from message to message.
+struct FastScratch {
+  JsonObjectRewriter rewriter;
+  std::string members;  // the members the fields set, one after the other
+  // For each key: where its member starts and ends in `members`, or kUntouched / kRemoved.
+  std::vector<std::pair<int64_t, size_t>> spans;
+  std::vector<FieldEdit> edits;
+};
+constexpr int64_t kUntouched = -1;
+constexpr int64_t kRemoved = -2;
+
+// Evaluates the fields of `plan` into scratch.members and scratch.spans. `context` is for kEval
+// fields (null when there are none). False when one fails.
+bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* context,
+                    FastScratch& scratch) {
+  std::string& members = scratch.members;
+  members.clear();
+  scratch.spans.assign(plan.keys.size(), {kUntouched, 0});
+  for (const FastField& f : plan.fields) {
+    int64_t start = static_cast<int64_t>(members.size());
+    switch (f.kind) {
+      case FastField::Kind::kJson:
+        members.append(plan.key_members[f.key]);
+        members.append(f.json);
+        break;
+      case FastField::Kind::kDelete:
+        start = kRemoved;
+        break;
+      case FastField::Kind::kNow:
+        members.append(plan.key_members[f.key]);
+        members.push_back('"');
+        AppendRfc3339Nano(env.NowUnixNanos(), &members);
+        members.push_back('"');
+        break;
+      case FastField::Kind::kEval: {
+        Value v;
+        if (!Eval(*f.expr, *context, &v)) return false;
+        if (v.kind == Value::Kind::kNothing) continue;  // no assignment at all
+        if (v.kind == Value::Kind::kDeleted) {
+          start = kRemoved;
+          break;
+        }
+        members.append(plan.key_members[f.key]);
+        std::string bad;
+        if (!AppendJson(v.get(), JsonStyle{}, &members, &bad)) return false;
+        break;
       }
     }
-    result.message.metadata = c.metadata_copied ? std::move(c.metadata) : input.metadata;
+    scratch.spans[f.key] = {start, members.size()};
+  }
+  return true;
+}
+
+// Writes the output of `input` into *content by the fast path. False, having written nothing
+// the caller may use and called nothing but the Environment, when the general path must run.
+bool RunFast(const FastPlan& plan, const Message& input, const Environment& env,
+             std::string* content) {
+  thread_local FastScratch scratch;
+  if (input.content.empty() || !scratch.rewriter.Scan(input.content)) return false;
+  if (plan.evaluates) {
+    Context context(input, env, 0);
+    if (!EvaluateFields(plan, env, &context, scratch)) return false;
+  } else if (!EvaluateFields(plan, env, nullptr, scratch)) {
+    return false;
+  }
+  std::vector<FieldEdit>& edits = scratch.edits;
+  edits.clear();
+  for (size_t k = 0; k < plan.keys.size(); ++k) {
+    auto [start, end] = scratch.spans[k];
+    if (start == kUntouched) continue;
+    std::string_view member;
+    if (start != kRemoved) {
+      member = std::string_view(scratch.members)
+                   .substr(static_cast<size_t>(start), end - static_cast<size_t>(start));
+    }
+    edits.push_back(FieldEdit{plan.keys[k], member});
+  }
+  content->clear();
+  return scratch.rewriter.Write(edits, content);
+}
+
+// ---- running a program ----------------------------------------------------------------------
+
+// What a run produced besides its outcome.
+struct RunOutput {
+  std::string* content = nullptr;  // the new content, when content_set
+  bool content_set = false;        // else the content is the input's
+  std::map<std::string, std::string> metadata;
+  bool metadata_set = false;  // else the metadata is the input's
+  std::string error;          // kError
+  bool fast = false;          // the fast path wrote the content
+};
+
+Outcome Run(const Program& program, const Message& input, const Environment& env, bool allow_fast,
+            RunOutput* out) {
+  if (allow_fast && program.fast && RunFast(*program.fast, input, env, out->content)) {
+    out->content_set = true;
+    out->fast = true;
+    return Outcome::kMessage;
+  }
+  try {
+    Context c(input, env, program.variables.size());
+    for (const Statement& st : program.statements) {
+      if (!Execute(st, c)) {
+        out->error = "failed assignment (line " + std::to_string(st.line) + "): " + c.error;
+        return Outcome::kError;
+      }
+    }
+    if (c.metadata_copied) {
+      out->metadata = std::move(c.metadata);
+      out->metadata_set = true;
+    }
     switch (c.root.kind) {
       case Value::Kind::kNothing:
-        result.message.content = input.content;
-        break;
+        return Outcome::kMessage;
       case Value::Kind::kDeleted:
-        result.outcome = Outcome::kDeleted;
+        return Outcome::kDeleted;
+      case Value::Kind::kValue:
         break;
-      case Value::Kind::kValue: {
-        const Json& root = c.root.get();
-        if (root.is_string()) {
-          result.message.content = root.get<std::string>();
-        } else if (root.is_binary()) {
-          const auto& bytes = root.get_binary();
-          result.message.content.assign(bytes.begin(), bytes.end());
-        } else {
-          std::string bad;
-          result.message.content.reserve(input.content.size() + 64);
-          if (!AppendJson(root, JsonStyle{}, &result.message.content, &bad)) {
-            result = MappingResult{};
-            result.outcome = Outcome::kError;
-            result.message = input;
-            result.error = "json: unsupported value: " + bad;
-          }
-        }
-        break;
+    }
+    const Json& root = c.root.get();
+    out->content_set = true;
+    if (root.is_string()) {
+      out->content->assign(root.get_ref<const std::string&>());
+    } else if (root.is_binary()) {
+      const auto& bytes = root.get_binary();
+      out->content->assign(bytes.begin(), bytes.end());
+    } else {
+      std::string bad;
+      out->content->clear();
+      out->content->reserve(input.content.size() + 64);
+      if (!AppendJson(root, JsonStyle{}, out->content, &bad)) {
+        out->error = "json: unsupported value: " + bad;
+        return Outcome::kError;
       }
     }
+    return Outcome::kMessage;
   } catch (const std::exception& e) {
     // nlohmann throws only on broken invariants here; never let it escape.
-    result = MappingResult{};
-    result.outcome = Outcome::kError;
-    result.message = input;
-    result.error = std::string("internal error: ") + e.what();
+    out->error = std::string("internal error: ") + e.what();
+    return Outcome::kError;
+  }
+}
+
+MappingResult ApplyProgram(const Program& program, const Message& input, const Environment& env,
+                           bool allow_fast) {
+  MappingResult result;
+  std::string content;
+  RunOutput out;
+  out.content = &content;
+  result.outcome = Run(program, input, env, allow_fast, &out);
+  switch (result.outcome) {
+    case Outcome::kError:
+      result.message = input;
+      result.error = std::move(out.error);
+      break;
+    case Outcome::kMessage:
+      result.message.content = out.content_set ? std::move(content) : input.content;
+      [[fallthrough]];
+    case Outcome::kDeleted:
+      result.message.metadata = out.metadata_set ? std::move(out.metadata) : input.metadata;
+      break;
   }
   return result;
+}
+
+}  // namespace
+
+void PlanFastPath(Program* program) {
+  const std::vector<Statement>& statements = program->statements;
+  if (statements.empty()) return;
+  const Statement& first = statements[0];
+  if (first.kind != Statement::Kind::kRoot || !first.path.empty() ||
+      first.expr->kind != Node::Kind::kThis || !first.expr->path.empty()) {
+    return;
+  }
+  auto plan = std::make_unique<FastPlan>();
+  for (size_t i = 1; i < statements.size(); ++i) {
+    const Statement& st = statements[i];
+    if (st.kind != Statement::Kind::kRoot || st.path.size() != 1 || !ReadsOnlyTheWorld(*st.expr)) {
+      return;
+    }
+    plan->keys.push_back(st.path[0]);
+  }
+  std::sort(plan->keys.begin(), plan->keys.end());
+  plan->keys.erase(std::unique(plan->keys.begin(), plan->keys.end()), plan->keys.end());
+  for (const std::string& key : plan->keys) {
+    std::string member;
+    AppendJsonString(key, /*escape_html=*/false, &member);
+    member.push_back(':');
+    plan->key_members.push_back(std::move(member));
+  }
+  for (size_t i = 1; i < statements.size(); ++i) {
+    const Node& expr = *statements[i].expr;
+    FastField f;
+    f.key = static_cast<size_t>(
+        std::lower_bound(plan->keys.begin(), plan->keys.end(), statements[i].path[0]) -
+        plan->keys.begin());
+    f.expr = &expr;
+    if (expr.kind == Node::Kind::kLiteral && expr.literal_kind == Value::Kind::kValue) {
+      f.kind = FastField::Kind::kJson;
+      std::string bad;
+      if (!AppendJson(expr.literal, JsonStyle{}, &f.json, &bad)) return;
+    } else if (expr.kind == Node::Kind::kLiteral && expr.literal_kind == Value::Kind::kDeleted) {
+      f.kind = FastField::Kind::kDelete;
+    } else if (expr.kind == Node::Kind::kFunction && expr.function == Function::kNow &&
+               expr.children.empty()) {
+      f.kind = FastField::Kind::kNow;
+    } else {
+      plan->evaluates = true;
+    }
+    plan->fields.push_back(std::move(f));
+  }
+  program->fast = std::move(plan);
+}
+
+MappingResult Mapping::Apply(const Message& input, const Environment& env) const {
+  return ApplyProgram(*program_, input, env, /*allow_fast=*/true);
+}
+
+Outcome Mapping::ApplyInPlace(Message& message, const Environment& env, std::string* error) const {
+  // The new content is written here, then swapped with the message's: this buffer then holds
+  // the old content's, ready for the next message.
+  thread_local std::string buffer;
+  RunOutput out;
+  out.content = &buffer;
+  Outcome outcome = Run(*program_, message, env, /*allow_fast=*/true, &out);
+  switch (outcome) {
+    case Outcome::kMessage:
+      if (out.content_set) message.content.swap(buffer);
+      if (out.metadata_set) message.metadata = std::move(out.metadata);
+      break;
+    case Outcome::kError:
+      *error = std::move(out.error);
+      break;
+    case Outcome::kDeleted:
+      break;
+  }
+  return outcome;
+}
+
+MappingResult MappingInternals::ApplyGeneral(const Mapping& mapping, const Message& input,
+                                             const Environment& env) {
+  return ApplyProgram(*mapping.program_, input, env, /*allow_fast=*/false);
+}
+
+bool MappingInternals::HasFastPath(const Mapping& mapping) {
+  return mapping.program_->fast != nullptr;
+}
+
+bool MappingInternals::TakesFastPath(const Mapping& mapping, const Message& input,
+                                     const Environment& env) {
+  std::string content;
+  RunOutput out;
+  out.content = &content;
+  Run(*mapping.program_, input, env, /*allow_fast=*/true, &out);
+  return out.fast;
 }
 
 }  // namespace drover::bloblang

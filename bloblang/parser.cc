@@ -774,6 +774,7 @@ Result<Mapping> Mapping::Parse(std::string_view text) {
       return InvalidError("line " + std::to_string(e.line) + " char " + std::to_string(e.column) +
                           ": " + e.message);
     }
+    PlanFastPath(program.get());
     return Mapping(std::move(program));
   } catch (const std::exception& e) {
     return InvalidError(std::string("line 1 char 1: ") + e.what());

@@ -98,67 +98,6 @@ bool PlainAscii(unsigned char c, bool escape_html) {
          !(escape_html && (c == '<' || c == '>' || c == '&'));
 }
 
-void AppendJsonString(std::string_view s, bool escape_html, std::string* out) {
-  out->push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    // Copy the run of bytes that need no escaping at once.
-    size_t run = i;
-    while (run < s.size() && PlainAscii(static_cast<unsigned char>(s[run]), escape_html)) ++run;
-    out->append(s.data() + i, run - i);
-    i = run;
-    if (i >= s.size()) break;
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out->append("\\\"");
-          break;
-        case '\\':
-          out->append("\\\\");
-          break;
-        case '\b':
-          out->append("\\b");
-          break;
-        case '\f':
-          out->append("\\f");
-          break;
-        case '\n':
-          out->append("\\n");
-          break;
-        case '\r':
-          out->append("\\r");
-          break;
-        case '\t':
-          out->append("\\t");
-          break;
-        default:
-          if (c < 0x20 || (escape_html && (c == '<' || c == '>' || c == '&'))) {
-            AppendHex4(c, out);
-          } else {
-            out->push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    unsigned cp = 0;
-    size_t len = DecodeUtf8(s, i, &cp);
-    if (len == 0) {
-      out->append("\\ufffd");
-      ++i;
-      continue;
-    }
-    if (cp == 0x2028 || cp == 0x2029) {
-      AppendHex4(cp, out);
-    } else {
-      out->append(s.substr(i, len));
-    }
-    i += len;
-  }
-  out->push_back('"');
-}
-
 void AppendBase64(const std::vector<uint8_t>& bytes, std::string* out) {
   static const char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -270,6 +209,67 @@ bool AppendJsonAt(const Json& v, const JsonStyle& style, int depth, std::string*
 }
 
 }  // namespace
+
+void AppendJsonString(std::string_view s, bool escape_html, std::string* out) {
+  out->push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    // Copy the run of bytes that need no escaping at once.
+    size_t run = i;
+    while (run < s.size() && PlainAscii(static_cast<unsigned char>(s[run]), escape_html)) ++run;
+    out->append(s.data() + i, run - i);
+    i = run;
+    if (i >= s.size()) break;
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out->append("\\\"");
+          break;
+        case '\\':
+          out->append("\\\\");
+          break;
+        case '\b':
+          out->append("\\b");
+          break;
+        case '\f':
+          out->append("\\f");
+          break;
+        case '\n':
+          out->append("\\n");
+          break;
+        case '\r':
+          out->append("\\r");
+          break;
+        case '\t':
+          out->append("\\t");
+          break;
+        default:
+          if (c < 0x20 || (escape_html && (c == '<' || c == '>' || c == '&'))) {
+            AppendHex4(c, out);
+          } else {
+            out->push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    unsigned cp = 0;
+    size_t len = DecodeUtf8(s, i, &cp);
+    if (len == 0) {
+      out->append("\\ufffd");
+      ++i;
+      continue;
+    }
+    if (cp == 0x2028 || cp == 0x2029) {
+      AppendHex4(cp, out);
+    } else {
+      out->append(s.substr(i, len));
+    }
+    i += len;
+  }
+  out->push_back('"');
+}
 
 size_t DecodeUtf8(std::string_view s, size_t i, unsigned* code_point) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };

@@ -84,6 +84,9 @@ struct JsonStyle {
 // NaN or an infinity, which JSON cannot represent; `*bad` then says which.
 bool AppendJson(const Json& v, const JsonStyle& style, std::string* out, std::string* bad);
 
+// Appends `s` as a JSON string the way AppendJson writes one.
+void AppendJsonString(std::string_view s, bool escape_html, std::string* out);
+
 // Bento's value.IGetBool: bools, and numbers (non-zero is true).
 std::optional<bool> GetBool(const Json& v);
 // Bento's value.IGetNumber: any number as a double.

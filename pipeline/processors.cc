@@ -1,6 +1,7 @@
 // The processors: `mapping` (Bloblang), `log` and `sleep` (pipeline/components.h).
 #include <array>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "pipeline/components.h"
@@ -14,12 +15,12 @@ class MappingProcessor : public Processor {
       : mapping_(std::move(mapping)), environment_(environment) {}
 
   void Process(Batch& batch) override {
+    std::string error;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!batch.live(i)) continue;
-      bloblang::MappingResult result = mapping_.Apply(batch.message(i), environment_);
-      switch (result.outcome) {
+      // In place: the message's own buffers are reused, nothing is copied that does not change.
+      switch (mapping_.ApplyInPlace(batch.message(i), environment_, &error)) {
         case bloblang::Outcome::kMessage:
-          batch.message(i) = std::move(result.message);
           break;
         case bloblang::Outcome::kDeleted:
           batch.flags(i) |= kDeleted;

@@ -1,0 +1,96 @@
+// The fast path of `root = this` mappings: a JSON object's text rewritten directly into the bytes
+// that decoding it (ParseMessageJson) and encoding the value (AppendJson, message style) would
+// give, with some top-level members set or removed, without building the value. Most of the
+// text is copied: a scalar, array or object already written the way the encoder writes it
+// (compact, keys sorted and unique, strings and numbers in the encoder's form) is copied whole;
+// what is not is written again from its parts, through the general decoder and encoder for the
+// single string or number concerned. An object with unsorted or repeated keys is written with
+// its members sorted (a repeated key keeps its last value, as the decoder does).
+//
+// Scan accepts only text that ParseMessageJson accepts as an object; anything else (invalid
+// JSON, another type at the top, nesting beyond 64 levels, more than 4 GiB) is refused, and the
+// caller then takes the general path, which says why or handles it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace drover::bloblang {
+
+// A top-level member to set or remove.
+struct FieldEdit {
+  std::string_view key;     // the key as decoded
+  std::string_view member;  // `"key":value` as the encoder writes it; empty: remove the key
+};
+
+// Holds the scan of one text between Scan and Write; reused from message to message, so that a
+// rewrite allocates nothing once its buffers have grown. Not thread-safe: one per thread.
+class JsonObjectRewriter {
+ public:
+  // Reads `text`. False when it is not a JSON object that this rewriter handles.
+  bool Scan(std::string_view text);
+
+  // After a successful Scan: appends the object of the scanned text with `edits` (sorted by key,
+  // keys unique) applied, as AppendJson writes it. False when the value cannot be written (a
+  // number beyond a double, which AppendJson refuses as an infinity); `out` is then unspecified.
+  bool Write(std::span<const FieldEdit> edits, std::string* out);
+
+ private:
+  enum class Kind : uint8_t { kObject, kArray, kString, kNumber, kLiteral };
+  // Token::flags
+  static constexpr uint8_t kVerbatim = 1;  // the text is exactly what the encoder writes for it
+  static constexpr uint8_t kPlain = 2;     // a string whose bytes between the quotes are its own
+  static constexpr uint8_t kSorted = 4;    // an object whose keys are strictly increasing
+  struct Token {
+    uint64_t prefix;  // a key's first 8 bytes as decoded, big-endian, zero-padded
+    uint32_t begin;   // the token's text: quotes and brackets included
+    uint32_t end;
+    uint32_t next;     // the tape index after this token and everything inside it
+    uint32_t decoded;  // a key that is not plain: its index in decoded_keys_
+    Kind kind;
+    uint8_t flags;
+  };
+  struct Member {
+    uint64_t prefix;  // of the key: orders most keys without looking further
+    uint32_t key;     // tape indices
+    uint32_t value;
+  };
+
+  Token& Add();  // a new token at the end of the tape, filled in by the caller
+  void Grow();
+  Token& AddScalar(const char* begin, const char* end, Kind kind, uint8_t flags);
+  // Each scans what starts at `p` (never whitespace) and returns where it ends, or null when
+  // the text is refused.
+  // The flags of what was scanned go to *flags.
+  const char* ScanValue(const char* p, int depth, uint8_t* flags);
+  const char* ScanContainer(const char* p, int depth);
+  const char* ScanScalar(const char* p, Kind kind, uint8_t* flags);
+  const char* ScanKey(const char* p, uint8_t* flags, uint64_t* prefix);
+  bool DecodeKey(Token& key);  // sets the decoded key of a key that is not plain
+
+  std::string_view KeyOf(const Token& key) const;
+  bool KeyLess(uint64_t a_prefix, const Token& a, uint64_t b_prefix, const Token& b) const;
+  // Pushes the members of the object at tape index `object` onto members_, sorted by key with
+  // repeated keys reduced to their last occurrence; returns where they start.
+  size_t SortedMembers(uint32_t object);
+  // Whether the member's text, from its key to the end of its value, is written as it stands.
+  bool CopiesAsItStands(const Member& m) const;
+  template <typename Sink>
+  bool Merge(size_t start, std::span<const FieldEdit> edits, Sink& sink);
+  bool WriteValue(uint32_t index, std::string* out);
+  bool WriteMember(const Member& m, std::string* out);
+  bool WriteScalar(const Token& t, std::string* out);
+
+  const char* base_ = nullptr;  // the text
+  const char* end_ = nullptr;
+  std::vector<Token> tape_;  // the first count_ are this text's
+  uint32_t count_ = 0;
+  std::vector<Member> members_;
+  std::vector<std::string> decoded_keys_;
+  size_t decoded_count_ = 0;
+};
+
+}  // namespace drover::bloblang
