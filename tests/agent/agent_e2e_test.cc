@@ -444,6 +444,9 @@ TEST_F(PipelineEndToEnd, HealthGatedRollingUpdateThenABadVersionRollsBack) {
                        {"max_parallel", 50},
                        {"max_failed_nodes", 0},
                        {"health_check", HealthCheck()}};
+    // an empty window is healthy: ask for four healthy windows, so that a version's first
+    // windows with traffic decide, however slowly its engine starts on a loaded machine
+    spec["rollout"]["health_check"]["success_threshold"] = 4;
     return spec;
   };
   Put(rolling("root = this\nroot.processed_at = now()\n"));
