@@ -609,7 +609,7 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
   return false;
 }
 
-void AppendRfc3339Nano(int64_t unix_nanos, std::string* out) {
+char* WriteRfc3339Nano(int64_t unix_nanos, char* out) {
   int64_t seconds = unix_nanos / 1000000000;
   int64_t nanos = unix_nanos % 1000000000;
   if (nanos < 0) {
@@ -664,8 +664,7 @@ void AppendRfc3339Nano(int64_t unix_nanos, std::string* out) {
       "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
       "8081828384858687888990919293949596979899";
-  char buf[32];
-  char* p = buf;
+  char* p = out;
   std::memcpy(p, cached.text, sizeof(cached.text));
   p += sizeof(cached.text);
   if (nanos != 0) {
@@ -680,7 +679,12 @@ void AppendRfc3339Nano(int64_t unix_nanos, std::string* out) {
     while (p[-1] == '0') --p;  // Go trims trailing zeros of the fraction
   }
   *p++ = 'Z';
-  out->append(buf, p);
+  return p;
+}
+
+void AppendRfc3339Nano(int64_t unix_nanos, std::string* out) {
+  char buf[kRfc3339NanoMax];
+  out->append(buf, WriteRfc3339Nano(unix_nanos, buf));
 }
 
 std::string FormatRfc3339Nano(int64_t unix_nanos) {

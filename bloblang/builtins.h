@@ -42,5 +42,8 @@ bool RunMethod(Method m, Value& target, std::vector<Value>& args, Value* out, Me
 // "2026-12-04T21:52:48.123456789Z", "2026-12-04T21:52:48.1Z", "2026-12-04T21:52:48Z".
 std::string FormatRfc3339Nano(int64_t unix_nanos);
 void AppendRfc3339Nano(int64_t unix_nanos, std::string* out);
+// Writes it at `out`, which has room for kRfc3339NanoMax bytes; returns the end.
+constexpr size_t kRfc3339NanoMax = 32;
+char* WriteRfc3339Nano(int64_t unix_nanos, char* out);
 
 }  // namespace drover::bloblang

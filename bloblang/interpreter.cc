@@ -4,6 +4,7 @@
 // literals wherever possible; only what ends up in the output is copied (or moved, see
 // Statement::move_from_this).
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -635,12 +636,20 @@ bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* conte
       case FastField::Kind::kDelete:
         start = kRemoved;
         break;
-      case FastField::Kind::kNow:
-        members.append(plan.key_members[f.key]);
-        members.push_back('"');
-        AppendRfc3339Nano(env.NowUnixNanos(), &members);
-        members.push_back('"');
+      case FastField::Kind::kNow: {
+        const std::string& key = plan.key_members[f.key];
+        int64_t now = env.NowUnixNanos();
+        size_t at = members.size();
+        members.resize(at + key.size() + kRfc3339NanoMax + 2);
+        char* w = members.data() + at;
+        std::memcpy(w, key.data(), key.size());
+        w += key.size();
+        *w++ = '"';
+        w = WriteRfc3339Nano(now, w);
+        *w++ = '"';
+        members.resize(static_cast<size_t>(w - members.data()));
         break;
+      }
       case FastField::Kind::kEval: {
         Value v;
         if (!Eval(*f.expr, *context, &v)) return false;

@@ -82,9 +82,9 @@ inline uint64_t PrefixOf(std::string_view key) {
 // The rest of a string after its opening quote, from `p` on: where it ends (past the closing
 // quote), or null when it is not a valid JSON string. *flags gets kVerbatim and kPlain as they
 // hold.
-template <uint8_t kVerbatim, uint8_t kPlain>
-[[gnu::noinline]] const char* ScanStringRest(const char* p, const char* end, uint8_t* flags) {
-  uint8_t f = kVerbatim | kPlain;
+template <uint16_t kVerbatim, uint16_t kPlain>
+[[gnu::noinline]] const char* ScanStringRest(const char* p, const char* end, uint16_t* flags) {
+  uint16_t f = kVerbatim | kPlain;
   while (true) {
     p = SkipPlain(p, end);
     if (p >= end) return nullptr;
@@ -103,12 +103,12 @@ template <uint8_t kVerbatim, uint8_t kPlain>
         f = 0;
         ++p;
       } else {
-        if (cp == 0x2028 || cp == 0x2029) f &= static_cast<uint8_t>(~kVerbatim);  // escaped
+        if (cp == 0x2028 || cp == 0x2029) f &= static_cast<uint16_t>(~kVerbatim);  // escaped
         p += len;
       }
     } else {
       // A backslash.
-      f &= static_cast<uint8_t>(~kPlain);
+      f &= static_cast<uint16_t>(~kPlain);
       if (end - p < 2) return nullptr;
       switch (p[1]) {
         case '"':
@@ -143,8 +143,8 @@ template <uint8_t kVerbatim, uint8_t kPlain>
 
 // The rest of a string after its opening quote at `p`, in a text from `base` to `end`; see
 // ScanStringRest.
-template <uint8_t kVerbatim, uint8_t kPlain>
-inline const char* ScanString(const char* p, const char* base, const char* end, uint8_t* flags) {
+template <uint16_t kVerbatim, uint16_t kPlain>
+inline const char* ScanString(const char* p, const char* base, const char* end, uint16_t* flags) {
 #if defined(__SSE2__)
   // Where the closing quote is when no byte before it needs a closer look, from bit masks of 16
   // bytes at a time (so that nothing waits for a load at the position found). The last bytes of
@@ -233,11 +233,51 @@ const char* ScanNumber(const char* p, const char* end, bool* verbatim) {
   return p;
 }
 
-// Writes into a buffer known to be large enough.
+// Copies n bytes; short copies (the usual member or run of members) without a call, by
+// two overlapping moves of the largest size that fits.
+inline void CopyBytes(char* to, const char* from, size_t n) {
+  if (n > 32) {
+    std::memcpy(to, from, n);
+  } else if (n >= 16) {
+    char a[16], b[16];
+    std::memcpy(a, from, 16);
+    std::memcpy(b, from + n - 16, 16);
+    std::memcpy(to, a, 16);
+    std::memcpy(to + n - 16, b, 16);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, from, 8);
+    std::memcpy(&b, from + n - 8, 8);
+    std::memcpy(to, &a, 8);
+    std::memcpy(to + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, from, 4);
+    std::memcpy(&b, from + n - 4, 4);
+    std::memcpy(to, &a, 4);
+    std::memcpy(to + n - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) to[i] = from[i];
+  }
+}
+
+// Writes into a buffer known to be large enough, with kSlack bytes to spare after the end.
+constexpr size_t kSlack = 32;
 struct RawSink {
   char* at;
+  const char* text_end;  // the end of the text that Text() copies from
   void Bytes(const char* p, size_t n) {
-    std::memcpy(at, p, n);
+    CopyBytes(at, p, n);
+    at += n;
+  }
+  // Bytes of the text: a short span is copied with the 32 bytes from its start when the text
+  // has them, whatever its length (the bytes past it are overwritten next, or are slack).
+  void Text(const char* p, size_t n) {
+    if (n <= kSlack && text_end - p >= static_cast<ptrdiff_t>(kSlack)) {
+      std::memcpy(at, p, kSlack);
+    } else {
+      CopyBytes(at, p, n);
+    }
     at += n;
   }
   void Char(char c) { *at++ = c; }
@@ -251,6 +291,10 @@ struct StringSink {
 
 }  // namespace
 
+void JsonObjectRewriter::GrowMembers(size_t size) {
+  members_.resize(std::max<size_t>({64, size, members_.size() * 2}));
+}
+
 void JsonObjectRewriter::Grow() { tape_.resize(std::max<size_t>(64, tape_.size() * 2)); }
 
 inline JsonObjectRewriter::Token& JsonObjectRewriter::Add() {
@@ -261,7 +305,7 @@ inline JsonObjectRewriter::Token& JsonObjectRewriter::Add() {
 }
 
 inline JsonObjectRewriter::Token& JsonObjectRewriter::AddScalar(const char* begin, const char* end,
-                                                                Kind kind, uint8_t flags) {
+                                                                Kind kind, uint16_t flags) {
   uint32_t index = count_;
   Token& t = Add();
   t.begin = static_cast<uint32_t>(begin - base_);
@@ -275,6 +319,8 @@ inline JsonObjectRewriter::Token& JsonObjectRewriter::AddScalar(const char* begi
 bool JsonObjectRewriter::Scan(std::string_view text) {
   count_ = 0;
   decoded_count_ = 0;
+  members_size_ = 0;
+  top_members_ = 0;
   if (text.size() >= std::numeric_limits<uint32_t>::max()) return false;
   // A very large text's tape is not kept for the small ones that follow.
   if (tape_.size() > (1u << 16)) std::vector<Token>().swap(tape_);
@@ -285,11 +331,12 @@ bool JsonObjectRewriter::Scan(std::string_view text) {
   if (p >= end_ || *p != '{') return false;
   p = ScanContainer(p, 1);
   if (p == nullptr) return false;
+  top_members_ = members_size_;
   p = SkipSpace(p, end_, &compact);
   return p == end_;  // Bento's decoder refuses anything after the document but space
 }
 
-inline const char* JsonObjectRewriter::ScanValue(const char* p, int depth, uint8_t* flags) {
+inline const char* JsonObjectRewriter::ScanValue(const char* p, int depth, uint16_t* flags) {
   if (p >= end_) return nullptr;
   switch (*p) {
     case '{':
@@ -310,9 +357,9 @@ inline const char* JsonObjectRewriter::ScanValue(const char* p, int depth, uint8
   }
 }
 
-inline const char* JsonObjectRewriter::ScanScalar(const char* p, Kind kind, uint8_t* flags_out) {
+inline const char* JsonObjectRewriter::ScanScalar(const char* p, Kind kind, uint16_t* flags_out) {
   const char* end = nullptr;
-  uint8_t flags = 0;
+  uint16_t flags = 0;
   switch (kind) {
     case Kind::kString:
       end = ScanString<kVerbatim, kPlain>(p + 1, base_, end_, &flags);
@@ -339,10 +386,10 @@ inline const char* JsonObjectRewriter::ScanScalar(const char* p, Kind kind, uint
   return end;
 }
 
-inline const char* JsonObjectRewriter::ScanKey(const char* p, uint8_t* flags_out,
+inline const char* JsonObjectRewriter::ScanKey(const char* p, uint16_t* flags_out,
                                                uint64_t* prefix) {
   if (p >= end_ || *p != '"') return nullptr;
-  uint8_t flags = 0;
+  uint16_t flags = 0;
   const char* end = ScanString<kVerbatim, kPlain>(p + 1, base_, end_, &flags);
   if (end == nullptr) return nullptr;
   Token& t = AddScalar(p, end, Kind::kString, flags);
@@ -387,11 +434,12 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
     uint32_t previous_key = 0;
     uint64_t previous_prefix = 0;
     while (true) {
+      uint32_t key = count_;
+      uint16_t key_flags = 0;
+      const char* key_end = nullptr;
       if (object) {
-        uint32_t key = count_;
-        uint8_t key_flags = 0;
         uint64_t prefix = 0;
-        p = ScanKey(p, &key_flags, &prefix);
+        p = key_end = ScanKey(p, &key_flags, &prefix);
         if (p == nullptr) return nullptr;
         verbatim = verbatim && (key_flags & kVerbatim);
         if (previous_key != 0 && sorted) {
@@ -403,10 +451,20 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
         if (p >= end_ || *p != ':') return nullptr;
         p = SkipSpace(p + 1, end_, &compact);
       }
-      uint8_t value_flags = 0;
+      const char* value_begin = p;
+      uint16_t value_flags = 0;
       p = ScanValue(p, depth, &value_flags);
       if (p == nullptr) return nullptr;
       verbatim = verbatim && (value_flags & kVerbatim);
+      if (object && (value_flags & key_flags & kVerbatim) && value_begin == key_end + 1) {
+        tape_[key].flags |= kCopies;
+      }
+      if (index == 0) {  // the top-level object's members are kept as they are read
+        if (members_size_ == members_.size()) GrowMembers(members_size_ + 1);
+        members_[members_size_] =
+            Member(tape_[key], key, tape_[key + 1], static_cast<uint32_t>(members_size_));
+        ++members_size_;
+      }
       p = SkipSpace(p, end_, &compact);
       if (p >= end_) return nullptr;
       if (*p == close) {
@@ -422,8 +480,8 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
   t.end = static_cast<uint32_t>(p - base_);
   t.next = count_;
   t.kind = object ? Kind::kObject : Kind::kArray;
-  t.flags = static_cast<uint8_t>((compact && verbatim && sorted ? kVerbatim : 0) |
-                                 (sorted ? kSorted : 0));
+  t.flags = static_cast<uint16_t>((compact && verbatim && sorted ? kVerbatim : 0) |
+                                  (sorted ? kSorted : 0));
   return p;
 }
 
@@ -439,21 +497,28 @@ bool JsonObjectRewriter::KeyLess(uint64_t a_prefix, const Token& a, uint64_t b_p
 }
 
 size_t JsonObjectRewriter::SortedMembers(uint32_t object) {
-  const uint32_t next = tape_[object].next;
-  const bool sorted = tape_[object].flags & kSorted;
-  size_t start = members_.size();
-  for (uint32_t j = object + 1; j < next; j = tape_[j + 1].next) {
-    members_.push_back(Member{tape_[j].prefix, j, j + 1});
+  size_t start = members_size_;
+  if (object == 0) {
+    start = 0;  // the scan recorded them
+    members_size_ = top_members_;
+  } else {
+    const uint32_t next = tape_[object].next;
+    uint32_t position = 0;
+    for (uint32_t j = object + 1; j < next; j = tape_[j + 1].next) {
+      if (members_size_ == members_.size()) GrowMembers(members_size_ + 1);
+      members_[members_size_++] = Member(tape_[j], j, tape_[j + 1], position++);
+    }
   }
-  if (sorted) return start;
+  if (tape_[object].flags & kSorted) return start;
   auto less = [this](const Member& a, const Member& b) {
     return KeyLess(a.prefix, tape_[a.key], b.prefix, tape_[b.key]);
   };
-  auto begin = members_.begin() + static_cast<ptrdiff_t>(start);
-  if (members_.size() - start <= 16) {
-    for (auto it = begin + 1; it < members_.end(); ++it) {  // insertion sort: stable
+  Member* begin = members_.data() + start;
+  Member* end = members_.data() + members_size_;
+  if (end - begin <= 16) {
+    for (Member* it = begin + 1; it < end; ++it) {  // insertion sort: stable
       Member m = *it;
-      auto hole = it;
+      Member* hole = it;
       while (hole > begin && less(m, *(hole - 1))) {
         *hole = *(hole - 1);
         --hole;
@@ -461,23 +526,17 @@ size_t JsonObjectRewriter::SortedMembers(uint32_t object) {
       *hole = m;
     }
   } else {
-    std::stable_sort(begin, members_.end(), less);
+    std::stable_sort(begin, end, less);
   }
   // A repeated key keeps its last value: of equal keys, now adjacent in input order, keep the
   // last.
   size_t kept = start;
-  for (size_t k = start; k < members_.size(); ++k) {
-    if (k + 1 < members_.size() && !less(members_[k], members_[k + 1])) continue;
+  for (size_t k = start; k < members_size_; ++k) {
+    if (k + 1 < members_size_ && !less(members_[k], members_[k + 1])) continue;
     members_[kept++] = members_[k];
   }
-  members_.resize(kept);
+  members_size_ = kept;
   return start;
-}
-
-bool JsonObjectRewriter::CopiesAsItStands(const Member& m) const {
-  const Token& key = tape_[m.key];
-  const Token& value = tape_[m.value];
-  return (key.flags & value.flags & kVerbatim) && value.begin == key.end + 1;
 }
 
 bool JsonObjectRewriter::WriteScalar(const Token& t, std::string* out) {
@@ -491,9 +550,8 @@ bool JsonObjectRewriter::WriteScalar(const Token& t, std::string* out) {
 }
 
 bool JsonObjectRewriter::WriteMember(const Member& m, std::string* out) {
-  if (CopiesAsItStands(m)) {
-    const uint32_t begin = tape_[m.key].begin;
-    out->append(base_ + begin, tape_[m.value].end - begin);  // "key":value as it stands
+  if (m.copies) {
+    out->append(base_ + m.begin, m.end - m.begin);  // "key":value as it stands
     return true;
   }
   const Token& key = tape_[m.key];
@@ -503,7 +561,7 @@ bool JsonObjectRewriter::WriteMember(const Member& m, std::string* out) {
     AppendJsonString(KeyOf(key), /*escape_html=*/false, out);
   }
   out->push_back(':');
-  return WriteValue(m.value, out);
+  return WriteValue(m.key + 1, out);
 }
 
 bool JsonObjectRewriter::WriteValue(uint32_t index, std::string* out) {
@@ -524,8 +582,9 @@ bool JsonObjectRewriter::WriteValue(uint32_t index, std::string* out) {
       return true;
     }
     case Kind::kObject: {
+      size_t mark = members_size_;
       size_t start = SortedMembers(index);
-      size_t end = members_.size();
+      size_t end = members_size_;
       out->push_back('{');
       for (size_t k = start; k < end; ++k) {
         if (k != start) out->push_back(',');
@@ -533,7 +592,7 @@ bool JsonObjectRewriter::WriteValue(uint32_t index, std::string* out) {
         if (!WriteMember(m, out)) return false;
       }
       out->push_back('}');
-      members_.resize(start);
+      members_size_ = mark;
       return true;
     }
     default:
@@ -541,43 +600,51 @@ bool JsonObjectRewriter::WriteValue(uint32_t index, std::string* out) {
   }
 }
 
-// The top-level members from members_[start] on, merged with the edits in key order.
+// The top-level members from members_[start] on, merged with the edits in key order. With
+// `record`, the steps go to layout_.steps.
 template <typename Sink>
-bool JsonObjectRewriter::Merge(size_t start, std::span<const FieldEdit> edits, Sink& sink) {
+bool JsonObjectRewriter::Merge(size_t start, std::span<const FieldEdit> edits, Sink& sink,
+                               bool record) {
   sink.Char('{');
   bool first = true;
   size_t k = start;
-  const size_t end = members_.size();
+  const size_t end = members_size_;
   size_t e = 0;
   uint64_t edit_prefix = e < edits.size() ? PrefixOf(edits[e].key) : 0;
+  // <0: member k comes first; 0: same key; >0: edit e comes first.
+  auto order = [&](size_t k, size_t e) {
+    if (k == end) return 1;
+    if (e == edits.size()) return -1;
+    if (members_[k].prefix != edit_prefix) return members_[k].prefix < edit_prefix ? -1 : 1;
+    return KeyOf(tape_[members_[k].key]).compare(edits[e].key);
+  };
   while (k < end || e < edits.size()) {
-    int order = 0;
-    if (k == end) {
-      order = 1;
-    } else if (e == edits.size()) {
-      order = -1;
-    } else if (members_[k].prefix != edit_prefix) {
-      order = members_[k].prefix < edit_prefix ? -1 : 1;
-    } else {
-      order = KeyOf(tape_[members_[k].key]).compare(edits[e].key);
-    }
-    if (order < 0) {
+    int o = order(k, e);
+    if (o < 0) {
       if (!first) sink.Char(',');
       first = false;
       Member m = members_[k++];
       if constexpr (std::is_same_v<Sink, RawSink>) {
-        const uint32_t begin = tape_[m.key].begin;
-        sink.Bytes(base_ + begin, tape_[m.value].end - begin);
+        // With the members that follow it in the text too, up to the next edit.
+        uint32_t stop = m.end;
+        uint32_t last = m.index;
+        while (k < end && members_[k].begin == stop + 1 && order(k, e) < 0) {
+          last = members_[k].index;
+          stop = members_[k++].end;
+        }
+        sink.Text(base_ + m.begin, stop - m.begin);
+        if (record) layout_.steps.push_back(Step{m.index, last});
       } else {
         if (!WriteMember(m, sink.out)) return false;
       }
       continue;
     }
-    if (order == 0) ++k;  // the edit replaces or removes the member
+    if (o == 0) ++k;  // the edit replaces or removes the member
     if (!edits[e].member.empty()) {
       if (!first) sink.Char(',');
       first = false;
       sink.Bytes(edits[e].member.data(), edits[e].member.size());
+      if (record) layout_.steps.push_back(Step{kEditStep, static_cast<uint32_t>(e)});
     }
     ++e;
     if (e < edits.size()) edit_prefix = PrefixOf(edits[e].key);
@@ -586,27 +653,96 @@ bool JsonObjectRewriter::Merge(size_t start, std::span<const FieldEdit> edits, S
   return true;
 }
 
-bool JsonObjectRewriter::Write(std::span<const FieldEdit> edits, std::string* out) {
-  members_.clear();
-  size_t start = SortedMembers(0);
-  // When every member is copied as it stands, the output's size is known: write it in place.
-  size_t size = 2 + edits.size() + (members_.size() - start);  // braces and commas
-  for (const FieldEdit& edit : edits) size += edit.member.size();
-  bool in_place = true;
-  for (size_t k = start; k < members_.size() && in_place; ++k) {
-    const Member& m = members_[k];
-    in_place = CopiesAsItStands(m);
-    size += tape_[m.value].end - tape_[m.key].begin;
+bool JsonObjectRewriter::LayoutServes(size_t start, std::span<const FieldEdit> edits) const {
+  if (members_size_ - start != top_members_) return false;  // a repeated key was dropped
+  for (size_t k = start; k < members_size_; ++k) {
+    if (k + 1 < members_size_ && members_[k].prefix == members_[k + 1].prefix) return false;
+    for (const FieldEdit& edit : edits) {
+      if (members_[k].prefix == PrefixOf(edit.key)) return false;
+    }
   }
-  if (!in_place) {
-    StringSink sink{out};
-    return Merge(start, edits, sink);
+  return true;
+}
+
+bool JsonObjectRewriter::WriteByLayout(std::span<const FieldEdit> edits, std::string* out) {
+  const Layout& layout = layout_;
+  if (!layout.valid || layout.prefixes.size() != top_members_ ||
+      layout.edit_keys.size() != edits.size()) {
+    return false;
+  }
+  const Member* m = members_.data();  // in text order: not sorted yet
+  size_t same = 0;
+  for (size_t i = 0; i < top_members_; ++i) {
+    same += (m[i].prefix == layout.prefixes[i]) & (m[i].copies != 0);
+  }
+  if (same != top_members_) return false;
+  size_t size = static_cast<size_t>(end_ - base_) + layout.steps.size() + 2 + kSlack;
+  for (size_t e = 0; e < edits.size(); ++e) {
+    if (edits[e].key != layout.edit_keys[e] || edits[e].member.empty() != layout.edit_removes[e]) {
+      return false;
+    }
+    size += edits[e].member.size();
   }
   size_t old_size = out->size();
   out->resize(old_size + size);
-  RawSink sink{out->data() + old_size};
-  Merge(start, edits, sink);
+  RawSink sink{out->data() + old_size, end_};
+  sink.Char('{');
+  for (size_t i = 0; i < layout.steps.size(); ++i) {
+    const Step& step = layout.steps[i];
+    if (i != 0) sink.Char(',');
+    if (step.first == kEditStep) {
+      sink.Bytes(edits[step.last].member.data(), edits[step.last].member.size());
+      continue;
+    }
+    for (uint32_t j = step.first; j < step.last; ++j) {
+      if (m[j + 1].begin != m[j].end + 1) {  // not next to each other in this text
+        out->resize(old_size);
+        return false;
+      }
+    }
+    sink.Text(base_ + m[step.first].begin, m[step.last].end - m[step.first].begin);
+  }
+  sink.Char('}');
   out->resize(static_cast<size_t>(sink.at - out->data()));
+  return true;
+}
+
+bool JsonObjectRewriter::Write(std::span<const FieldEdit> edits, std::string* out) {
+  if (WriteByLayout(edits, out)) return true;
+  size_t start = SortedMembers(0);
+  // When every member is copied as it stands, the output's size is known: write it in place.
+  size_t size = 2 + edits.size() + (members_size_ - start);  // braces and commas
+  for (const FieldEdit& edit : edits) size += edit.member.size();
+  bool in_place = true;
+  for (size_t k = start; k < members_size_ && in_place; ++k) {
+    const Member& m = members_[k];
+    in_place = m.copies;
+    size += m.end - m.begin;
+  }
+  layout_.valid = false;
+  if (!in_place) {
+    StringSink sink{out};
+    return Merge(start, edits, sink, /*record=*/false);
+  }
+  size_t old_size = out->size();
+  out->resize(old_size + size + kSlack);
+  RawSink sink{out->data() + old_size, end_};
+  layout_.steps.clear();
+  Merge(start, edits, sink, /*record=*/true);
+  out->resize(static_cast<size_t>(sink.at - out->data()));
+  if (LayoutServes(start, edits)) {
+    layout_.prefixes.assign(top_members_, 0);
+    for (size_t k = start; k < members_size_; ++k) {
+      layout_.prefixes[members_[k].index] = members_[k].prefix;
+    }
+    layout_.edit_keys.assign(edits.size(), std::string());
+    layout_.edit_removes.assign(edits.size(), false);
+    for (size_t e = 0; e < edits.size(); ++e) {
+      layout_.edit_keys[e] = edits[e].key;
+      layout_.edit_removes[e] = edits[e].member.empty();
+    }
+    layout_.valid = true;
+  }
   return true;
 }
 

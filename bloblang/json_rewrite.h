@@ -39,11 +39,12 @@ class JsonObjectRewriter {
   bool Write(std::span<const FieldEdit> edits, std::string* out);
 
  private:
-  enum class Kind : uint8_t { kObject, kArray, kString, kNumber, kLiteral };
-  // Token::flags
-  static constexpr uint8_t kVerbatim = 1;  // the text is exactly what the encoder writes for it
-  static constexpr uint8_t kPlain = 2;     // a string whose bytes between the quotes are its own
-  static constexpr uint8_t kSorted = 4;    // an object whose keys are strictly increasing
+  enum class Kind : uint16_t { kObject, kArray, kString, kNumber, kLiteral };
+  // Token::flags. Kind and flags are 16-bit so that storing them is not a char store, which
+  // could alias any member and make the scan reload them all.
+  static constexpr uint16_t kVerbatim = 1;  // the text is exactly what the encoder writes for it
+  static constexpr uint16_t kPlain = 2;     // a string whose bytes between the quotes are its own
+  static constexpr uint16_t kSorted = 4;    // an object whose keys are strictly increasing
   struct Token {
     uint64_t prefix;  // a key's first 8 bytes as decoded, big-endian, zero-padded
     uint32_t begin;   // the token's text: quotes and brackets included
@@ -51,35 +52,68 @@ class JsonObjectRewriter {
     uint32_t next;     // the tape index after this token and everything inside it
     uint32_t decoded;  // a key that is not plain: its index in decoded_keys_
     Kind kind;
-    uint8_t flags;
+    uint16_t flags;
   };
+  static constexpr uint16_t kCopies = 8;  // a key whose member is copied as it stands: the key
+                                          // and value verbatim, nothing but ':' between them
   struct Member {
+    Member() {}  // left uninitialized when members_ grows
+    Member(const Token& key, uint32_t key_index, const Token& value, uint32_t position)
+        : prefix(key.prefix),
+          key(key_index),
+          begin(key.begin),
+          end(value.end),
+          copies(key.flags & kCopies),
+          index(position) {}
     uint64_t prefix;  // of the key: orders most keys without looking further
-    uint32_t key;     // tape indices
-    uint32_t value;
+    uint32_t key;     // tape index; the value's is the next
+    uint32_t begin;   // the member's text, from its key to the end of its value
+    uint32_t end;
+    uint32_t copies;  // non-zero: the text is written as it stands
+    uint32_t index;   // its place among its object's members in the text
+  };
+  // The output of the last top-level object written in place (every member copied as it
+  // stands), as steps: runs of members that stand next to each other in the text, and edits. It
+  // serves the next object whose keys have the same prefixes in the same order, when all of them
+  // differ from each other and from the edits' (so that they alone decide the order), and whose
+  // edits are the same: log lines of one source share their keys' order.
+  struct Step {
+    uint32_t first;  // a run of members, by index in the text; kEditStep: edits[last]
+    uint32_t last;
+  };
+  static constexpr uint32_t kEditStep = ~uint32_t{0};
+  struct Layout {
+    bool valid = false;
+    std::vector<uint64_t> prefixes;  // of the keys, in text order
+    std::vector<std::string> edit_keys;
+    std::vector<bool> edit_removes;
+    std::vector<Step> steps;
   };
 
   Token& Add();  // a new token at the end of the tape, filled in by the caller
   void Grow();
-  Token& AddScalar(const char* begin, const char* end, Kind kind, uint8_t flags);
+  Token& AddScalar(const char* begin, const char* end, Kind kind, uint16_t flags);
   // Each scans what starts at `p` (never whitespace) and returns where it ends, or null when
   // the text is refused.
   // The flags of what was scanned go to *flags.
-  const char* ScanValue(const char* p, int depth, uint8_t* flags);
+  const char* ScanValue(const char* p, int depth, uint16_t* flags);
   const char* ScanContainer(const char* p, int depth);
-  const char* ScanScalar(const char* p, Kind kind, uint8_t* flags);
-  const char* ScanKey(const char* p, uint8_t* flags, uint64_t* prefix);
+  const char* ScanScalar(const char* p, Kind kind, uint16_t* flags);
+  const char* ScanKey(const char* p, uint16_t* flags, uint64_t* prefix);
   bool DecodeKey(Token& key);  // sets the decoded key of a key that is not plain
 
   std::string_view KeyOf(const Token& key) const;
   bool KeyLess(uint64_t a_prefix, const Token& a, uint64_t b_prefix, const Token& b) const;
   // Pushes the members of the object at tape index `object` onto members_, sorted by key with
-  // repeated keys reduced to their last occurrence; returns where they start.
+  // repeated keys reduced to their last occurrence; returns where they start (they end at the
+  // end of members_, whose size the caller restores to what it was before the call).
   size_t SortedMembers(uint32_t object);
-  // Whether the member's text, from its key to the end of its value, is written as it stands.
-  bool CopiesAsItStands(const Member& m) const;
   template <typename Sink>
-  bool Merge(size_t start, std::span<const FieldEdit> edits, Sink& sink);
+  bool Merge(size_t start, std::span<const FieldEdit> edits, Sink& sink, bool record);
+  // Writes the top-level object by layout_, when it serves; false (nothing written) if not.
+  bool WriteByLayout(std::span<const FieldEdit> edits, std::string* out);
+  // Whether layout_, just recorded by Merge, may serve later objects.
+  bool LayoutServes(size_t start, std::span<const FieldEdit> edits) const;
   bool WriteValue(uint32_t index, std::string* out);
   bool WriteMember(const Member& m, std::string* out);
   bool WriteScalar(const Token& t, std::string* out);
@@ -88,7 +122,11 @@ class JsonObjectRewriter {
   const char* end_ = nullptr;
   std::vector<Token> tape_;  // the first count_ are this text's
   uint32_t count_ = 0;
-  std::vector<Member> members_;
+  std::vector<Member> members_;  // the first members_size_ are in use
+  size_t members_size_ = 0;
+  void GrowMembers(size_t size);  // to at least `size`
+  size_t top_members_ = 0;        // the top-level object's members, at the start of members_
+  Layout layout_;
   std::vector<std::string> decoded_keys_;
   size_t decoded_count_ = 0;
 };

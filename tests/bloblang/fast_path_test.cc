@@ -314,6 +314,52 @@ TEST(FastPath, EveryStringLengthAndPositionGivesTheGeneralPathsBytes) {
   }
 }
 
+// Lines of one shape one after the other, as a log source writes them: the rewriter reuses the
+// output layout of the previous line when the keys come in the same order. Values, spacing and
+// the mapping (its edits) vary from line to line, so that the reuse is both right and refused.
+TEST(FastPath, LinesOfOneShapeGiveTheGeneralPathsBytes) {
+  const char* const kMappings[] = {
+      kFastMappings[0],
+      "root = this\nroot.processed_at = now()\nroot.host = hostname()",
+      "root = this\nroot.level = deleted()\nroot.zz = 1",
+      "root = this\nroot.x = if false { 1 }",
+      // removed on some lines and set on others
+      "root = this\nroot.e = if content().length() % 2 == 0 { deleted() } else { \"odd\" }",
+  };
+  std::vector<Mapping> mappings;
+  for (const char* text : kMappings) {
+    Result<Mapping> m = Mapping::Parse(text);
+    ASSERT_TRUE(m.ok());
+    mappings.push_back(*m);
+  }
+  const std::vector<std::vector<std::string>> kShapes = {
+      {"ts", "level", "host", "msg", "latency_ms", "id"},
+      {"host", "id", "latency_ms", "level", "msg", "ts"},
+      {"request_method", "request_path", "a", "request_id"},  // prefixes shared past 8 bytes
+      {"b", "a", "b"},                                        // a repeated key
+      {"zz", "processed_at", "a"},                            // keys the mappings set
+      {"processed_a", "id"},  // the prefix of processed_at, and below or above it, by turns
+  };
+  const char* const kValues[] = {"1",    "\"x\"",       "\"edge-7\"",        "1.5",
+                                 "-0",   "\"\\u00e9\"", "{\"b\":1,\"a\":2}", "[1, 2]",
+                                 "null", "true"};
+  std::mt19937 random(11);
+  for (int i = 0; i < 4000; ++i) {
+    std::vector<std::string> shape = kShapes[(i / 50) % kShapes.size()];
+    if (shape[0] == "processed_a" && i % 2 == 1) shape[0] = "processed_z";
+    std::string line = "{";
+    for (size_t k = 0; k < shape.size(); ++k) {
+      if (k > 0) line += random() % 10 == 0 ? ", " : ",";
+      line += "\"" + shape[k] + "\"" + (random() % 20 == 0 ? " : " : ":");
+      line += random() % 4 == 0 ? kValues[random() % 10] : std::to_string(random() % 100000);
+    }
+    line += "}";
+    size_t which = random() % 8 == 0 ? random() % mappings.size() : (i / 200) % mappings.size();
+    ExpectSameAsGeneral(mappings[which], kMappings[which], line);
+    if (testing::Test::HasFailure()) return;
+  }
+}
+
 // ---- random inputs ---------------------------------------------------------------------------
 
 // Random JSON text: values of every kind, written canonically or not (unsorted and repeated keys,
