@@ -669,12 +669,16 @@ char* WriteRfc3339Nano(int64_t unix_nanos, char* out) {
   p += sizeof(cached.text);
   if (nanos != 0) {
     *p++ = '.';
-    *p = static_cast<char>('0' + nanos / 100000000);
-    uint32_t rest = static_cast<uint32_t>(nanos % 100000000);
-    for (int k = 7; k >= 1; k -= 2) {  // the other eight digits, two at a time
-      std::memcpy(p + k, kPairs + 2 * (rest % 100), 2);
-      rest /= 100;
-    }
+    // Nine digits: one, then two groups of four, each as two pairs (short dependency chains).
+    uint32_t n = static_cast<uint32_t>(nanos);
+    uint32_t high = n / 10000;  // the first five digits
+    uint32_t low = n % 10000;
+    *p = static_cast<char>('0' + high / 10000);
+    uint32_t middle = high % 10000;
+    std::memcpy(p + 1, kPairs + 2 * (middle / 100), 2);
+    std::memcpy(p + 3, kPairs + 2 * (middle % 100), 2);
+    std::memcpy(p + 5, kPairs + 2 * (low / 100), 2);
+    std::memcpy(p + 7, kPairs + 2 * (low % 100), 2);
     p += 9;
     while (p[-1] == '0') --p;  // Go trims trailing zeros of the fraction
   }

@@ -693,7 +693,7 @@ bool RunFast(const FastPlan& plan, const Message& input, const Environment& env,
     }
     edits.push_back(FieldEdit{plan.keys[k], member});
   }
-  content->clear();
+  content->clear();  // (its capacity stays: the engine hands back the previous content's)
   return scratch.rewriter.Write(edits, content);
 }
 
