@@ -1,5 +1,6 @@
 // The real Environment: the system clock, the host name, the process environment and a random
 // source for UUIDs. The only file of bloblang/ that reads the world.
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,9 +15,14 @@ namespace {
 class SystemEnvironmentImpl final : public Environment {
  public:
   int64_t NowUnixNanos() const override {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
+    // clock_gettime itself rather than through std::chrono: one call less for every now().
+    timespec now{};
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    }
+    return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
   }
 
   std::string Hostname() const override {
