@@ -322,8 +322,10 @@ bool JsonObjectRewriter::Scan(std::string_view text) {
   members_size_ = 0;
   top_members_ = 0;
   if (text.size() >= std::numeric_limits<uint32_t>::max()) return false;
-  // A very large text's tape is not kept for the small ones that follow.
+  // A very large text's buffers are not kept for the small ones that follow.
   if (tape_.size() > (1u << 16)) std::vector<Token>().swap(tape_);
+  if (members_.size() > (1u << 16)) std::vector<Member>().swap(members_);
+  if (decoded_keys_.size() > (1u << 10)) std::vector<std::string>().swap(decoded_keys_);
   base_ = text.data();
   end_ = base_ + text.size();
   bool compact = true;

@@ -360,6 +360,21 @@ TEST(FastPath, LinesOfOneShapeGiveTheGeneralPathsBytes) {
   }
 }
 
+// A large object (its buffers grow past what the rewriter keeps between messages), then small
+// ones.
+TEST(FastPath, ALargeObjectThenSmallOnesGiveTheGeneralPathsBytes) {
+  Result<Mapping> m = Mapping::Parse(kFastMappings[0]);
+  ASSERT_TRUE(m.ok());
+  std::string large = "{";
+  for (int i = 80000; i > 0; --i) {
+    large += "\"k" + std::to_string(i) + "\":[" + std::to_string(i) + "],";
+  }
+  large += "\"\\u00e9\":1}";
+  EXPECT_TRUE(ExpectSameAsGeneral(*m, kFastMappings[0], large));
+  EXPECT_TRUE(ExpectSameAsGeneral(*m, kFastMappings[0], R"({"b":1,"a":2})"));
+  EXPECT_TRUE(ExpectSameAsGeneral(*m, kFastMappings[0], R"({"b":1,"a":2})"));
+}
+
 // ---- random inputs ---------------------------------------------------------------------------
 
 // Random JSON text: values of every kind, written canonically or not (unsorted and repeated keys,
