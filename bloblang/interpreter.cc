@@ -711,10 +711,18 @@ struct RunOutput {
 
 Outcome Run(const Program& program, const Message& input, const Environment& env, bool allow_fast,
             RunOutput* out) {
-  if (allow_fast && program.fast && RunFast(*program.fast, input, env, out->content)) {
-    out->content_set = true;
-    out->fast = true;
-    return Outcome::kMessage;
+  if (allow_fast && program.fast) {
+    bool done = false;
+    try {
+      done = RunFast(*program.fast, input, env, out->content);
+    } catch (const std::exception&) {
+      done = false;  // the general path below reports it
+    }
+    if (done) {
+      out->content_set = true;
+      out->fast = true;
+      return Outcome::kMessage;
+    }
   }
   try {
     Context c(input, env, program.variables.size());
