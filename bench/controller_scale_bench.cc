@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -93,6 +94,17 @@ double Metric(const testing::ControllerProcess& c, const std::string& series) {
   size_t at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
+}
+
+// Executions stored, all states (the drover_executions{state} gauges).
+long Executions(const testing::ControllerProcess& c) {
+  std::istringstream text(c.Call("GET", "/metrics").body);
+  long total = 0;
+  for (std::string line; std::getline(text, line);) {
+    if (line.rfind("drover_executions{", 0) != 0) continue;
+    total += std::lround(std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  return total;
 }
 
 Json Spec(const std::string& name, const std::string& strategy, const std::string& description) {
@@ -184,22 +196,24 @@ int Placement(const Options& o) {
   for (int j = 1; j < o.jobs; ++j) {
     std::string name = "job-" + std::to_string(j);
     controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec(name, "immediate", "")}}.dump());
+    int updated = 0;
     Wait(
         [&] {
           Json r =
               controller.Call("GET", "/api/v1/jobs/" + name).Json()["job"]["status"]["rollout"];
-          return r.is_object() && r.value("updated_nodes", 0) >= n;
+          updated = r.is_object() ? r.value("updated_nodes", 0) : 0;
+          return updated >= n;
         },
         300s, 200ms);
-    std::printf("  %d jobs placed: controller VmRSS %ld MB\n", j + 1,
-                StatusKb(controller.pid(), "VmRSS") / 1024);
+    std::printf("  %d jobs placed (this one on %d nodes): controller VmRSS %ld MB\n", j + 1,
+                updated, StatusKb(controller.pid(), "VmRSS") / 1024);
   }
   std::this_thread::sleep_for(std::chrono::seconds(15));  // heartbeats carry every assignment
   sim::FleetCounters counters = fleet->Counters();
   std::printf(
-      "  %d jobs x %d nodes: controller VmRSS %ld MB, VmHWM %ld MB; heartbeats ok %lld, "
-      "failed %lld, connection errors %lld\n",
-      o.jobs, n, StatusKb(controller.pid(), "VmRSS") / 1024,
+      "  %d jobs x %d nodes (%ld executions stored): controller VmRSS %ld MB, VmHWM %ld MB; "
+      "heartbeats ok %lld, failed %lld, connection errors %lld\n",
+      o.jobs, n, Executions(controller), StatusKb(controller.pid(), "VmRSS") / 1024,
       StatusKb(controller.pid(), "VmHWM") / 1024, static_cast<long long>(counters.heartbeats_ok),
       static_cast<long long>(counters.heartbeats_failed),
       static_cast<long long>(counters.connection_errors));

@@ -8,25 +8,144 @@
 namespace drover::controller {
 namespace {
 
-bool Terminal(const std::string& state) {
+bool Terminal(std::string_view state) {
   return state == "completed" || state == "failed" || state == "stopped";
 }
 
-ExecutionChange ChangeOf(const ExecutionRecord* prev, const ExecutionRecord* next) {
-  const ExecutionRecord& any = next ? *next : *prev;
-  ExecutionChange c;
-  c.id = any.id;
-  c.job_id = any.job_id;
-  c.node_id = any.node_id;
-  c.created = prev == nullptr;
-  c.deleted = next == nullptr;
-  c.assignment_changed = prev == nullptr || next == nullptr ||
-                         prev->desired_state != next->desired_state ||
-                         Terminal(prev->state) != Terminal(next->state);
-  c.started = next && (next->state == "starting" || next->state == "running");
-  c.terminal = next == nullptr || Terminal(next->state);
-  c.restarts = next ? next->restarts : 0;
-  return c;
+// ---- timestamps: "YYYY-MM-DDTHH:MM:SS.mmmZ" <-> milliseconds since the epoch ----
+
+// Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's algorithms).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* y, int64_t* m, int64_t* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp + (mp < 10 ? 3 : -9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+constexpr size_t kTimestampSize = 24;  // 2026-12-04T22:03:38.123Z
+
+void FormatMillis(int64_t millis, char* out) {
+  const int64_t days = millis / 86'400'000;
+  int64_t rest = millis % 86'400'000;
+  int64_t y, m, d;
+  CivilFromDays(days, &y, &m, &d);
+  auto put = [&](size_t at, int64_t value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      out[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, y, 4);
+  out[4] = '-';
+  put(5, m, 2);
+  out[7] = '-';
+  put(8, d, 2);
+  out[10] = 'T';
+  put(11, rest / 3'600'000, 2);
+  rest %= 3'600'000;
+  out[13] = ':';
+  put(14, rest / 60'000, 2);
+  rest %= 60'000;
+  out[16] = ':';
+  put(17, rest / 1000, 2);
+  out[19] = '.';
+  put(20, rest % 1000, 3);
+  out[23] = 'Z';
+}
+
+// The milliseconds of a timestamp in exactly the form FormatMillis writes (years 1970-9999),
+// or -1.
+int64_t ParseMillis(std::string_view s) {
+  if (s.size() != kTimestampSize) return -1;
+  int64_t v[7] = {};
+  const size_t at[7] = {0, 5, 8, 11, 14, 17, 20};
+  const int width[7] = {4, 2, 2, 2, 2, 2, 3};
+  for (int f = 0; f < 7; ++f) {
+    for (int i = 0; i < width[f]; ++i) {
+      const char c = s[at[f] + static_cast<size_t>(i)];
+      if (c < '0' || c > '9') return -1;
+      v[f] = v[f] * 10 + (c - '0');
+    }
+  }
+  if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+      v[5] > 59) {
+    return -1;
+  }
+  const int64_t millis =
+      ((DaysFromCivil(v[0], v[1], v[2]) * 24 + v[3]) * 60 + v[4]) * 60'000 + v[5] * 1000 + v[6];
+  char back[kTimestampSize];
+  FormatMillis(millis, back);
+  return std::string_view(back, kTimestampSize) == s ? millis : -1;
+}
+
+// ---- execution ids: "e-" and a lowercase UUID ----
+
+constexpr std::string_view kExecutionIdPrefix = "e-";
+constexpr size_t kUuidSize = 36;  // 8-4-4-4-12 hex digits
+bool IsDash(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
+
+// The 128 bits of "e-<uuid>" (lowercase); false for any other id.
+bool ParseExecutionUuid(std::string_view id, uint64_t* hi, uint64_t* lo) {
+  if (id.size() != kExecutionIdPrefix.size() + kUuidSize ||
+      id.substr(0, kExecutionIdPrefix.size()) != kExecutionIdPrefix) {
+    return false;
+  }
+  const std::string_view uuid = id.substr(kExecutionIdPrefix.size());
+  uint64_t words[2] = {0, 0};
+  int digits = 0;
+  for (size_t i = 0; i < kUuidSize; ++i) {
+    const char c = uuid[i];
+    if (IsDash(i)) {
+      if (c != '-') return false;
+      continue;
+    }
+    uint64_t nibble;
+    if (c >= '0' && c <= '9') {
+      nibble = static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      nibble = static_cast<uint64_t>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    uint64_t& word = words[digits / 16];
+    word = (word << 4) | nibble;
+    ++digits;
+  }
+  *hi = words[0];
+  *lo = words[1];
+  return true;
+}
+
+std::string FormatExecutionUuid(uint64_t hi, uint64_t lo) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(kExecutionIdPrefix);
+  id.resize(kExecutionIdPrefix.size() + kUuidSize);
+  char* out = id.data() + kExecutionIdPrefix.size();
+  int digit = 0;
+  for (size_t i = 0; i < kUuidSize; ++i) {
+    if (IsDash(i)) {
+      out[i] = '-';
+      continue;
+    }
+    const uint64_t word = digit < 16 ? hi : lo;
+    out[i] = kHex[(word >> (4 * (15 - digit % 16))) & 0xf];
+    ++digit;
+  }
+  return id;
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
@@ -42,6 +161,172 @@ std::optional<Json> ParseJson(const std::string& text) {
 }
 
 }  // namespace
+
+// ---- executions in compact form ----
+
+size_t JobCache::ExecutionKeyHash::operator()(const ExecutionKey& k) const {
+  uint64_t h = k.hi * 0x9e3779b97f4a7c15ULL ^ k.lo;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return static_cast<size_t>(h);
+}
+
+JobCache::Text JobCache::Intern(std::string_view s) {
+  if (s.empty()) return 0;
+  if (const int64_t millis = ParseMillis(s); millis >= 0) {
+    return (static_cast<uint64_t>(millis) << 1) | 1;
+  }
+  auto it = interned_.find(s);
+  if (it == interned_.end()) {
+    auto entry = std::make_unique<Interned>();
+    entry->text = std::string(s);
+    const std::string_view key = entry->text;
+    it = interned_.emplace(key, std::move(entry)).first;
+  }
+  ++it->second->holders;
+  return reinterpret_cast<Text>(it->second.get());
+}
+
+void JobCache::Release(Text t) {
+  if (t == 0 || (t & 1) != 0) return;
+  Interned* entry = reinterpret_cast<Interned*>(t);
+  if (--entry->holders == 0) interned_.erase(std::string_view(entry->text));
+}
+
+std::optional<JobCache::Text> JobCache::Find(std::string_view s) const {
+  if (s.empty()) return Text{0};
+  if (const int64_t millis = ParseMillis(s); millis >= 0) {
+    return (static_cast<uint64_t>(millis) << 1) | 1;
+  }
+  auto it = interned_.find(s);
+  if (it == interned_.end()) return std::nullopt;
+  return reinterpret_cast<Text>(it->second.get());
+}
+
+std::string JobCache::Str(Text t) const {
+  if (t == 0) return std::string();
+  if ((t & 1) != 0) {
+    std::string out(kTimestampSize, '\0');
+    FormatMillis(static_cast<int64_t>(t >> 1), out.data());
+    return out;
+  }
+  return reinterpret_cast<const Interned*>(t)->text;
+}
+
+JobCache::ExecutionKey JobCache::InternKey(std::string_view id) {
+  ExecutionKey key;
+  if (ParseExecutionUuid(id, &key.hi, &key.lo) && key.hi != 0) return key;
+  return {0, Intern(id)};
+}
+
+std::optional<JobCache::ExecutionKey> JobCache::FindKey(std::string_view id) const {
+  ExecutionKey key;
+  if (ParseExecutionUuid(id, &key.hi, &key.lo) && key.hi != 0) return key;
+  std::optional<Text> t = Find(id);
+  if (!t) return std::nullopt;
+  return ExecutionKey{0, *t};
+}
+
+std::string JobCache::IdOf(const ExecutionKey& key) const {
+  return key.hi != 0 ? FormatExecutionUuid(key.hi, key.lo) : Str(key.lo);
+}
+
+JobCache::CachedExecution JobCache::Compact(const ExecutionRecord& e, int64_t mod_revision) {
+  CachedExecution c;
+  c.mod_revision = mod_revision;
+  c.job_id = Intern(e.job_id);
+  c.namespace_ = Intern(e.namespace_);
+  c.name = Intern(e.name);
+  c.node_id = Intern(e.node_id);
+  c.desired_state = Intern(e.desired_state);
+  c.state = Intern(e.state);
+  c.health = Intern(e.health);
+  c.message = Intern(e.message);
+  c.stable_at = Intern(e.stable_at);
+  c.created_at = Intern(e.created_at);
+  c.updated_at = Intern(e.updated_at);
+  c.rollout_id = e.rollout_id;
+  c.replaced_for_rollout = e.replaced_for_rollout;
+  c.version = e.version;
+  c.restarts = e.restarts;
+  c.attempt = e.attempt;
+  c.wave = e.wave;
+  c.replaced_for_version = e.replaced_for_version;
+  c.replaced_for_wave = e.replaced_for_wave;
+  c.rollback_of = e.rollback_of;
+  c.has_exit_code = e.exit_code.has_value();
+  c.exit_code = e.exit_code.value_or(0);
+  return c;
+}
+
+void JobCache::ReleaseAll(const CachedExecution& c) {
+  for (Text t : {c.job_id, c.namespace_, c.name, c.node_id, c.desired_state, c.state, c.health,
+                 c.message, c.stable_at, c.created_at, c.updated_at}) {
+    Release(t);
+  }
+}
+
+Versioned<ExecutionRecord> JobCache::Expand(const ExecutionKey& key,
+                                            const CachedExecution& c) const {
+  Versioned<ExecutionRecord> v;
+  v.mod_revision = c.mod_revision;
+  ExecutionRecord& e = v.value;
+  e.id = IdOf(key);
+  e.job_id = Str(c.job_id);
+  e.namespace_ = Str(c.namespace_);
+  e.name = Str(c.name);
+  e.node_id = Str(c.node_id);
+  e.version = c.version;
+  e.desired_state = Str(c.desired_state);
+  e.state = Str(c.state);
+  e.health = Str(c.health);
+  if (c.has_exit_code) e.exit_code = c.exit_code;
+  e.restarts = c.restarts;
+  e.stable_at = Str(c.stable_at);
+  e.message = Str(c.message);
+  e.created_at = Str(c.created_at);
+  e.updated_at = Str(c.updated_at);
+  e.rollout_id = c.rollout_id;
+  e.attempt = c.attempt;
+  e.wave = c.wave;
+  e.replaced_for_rollout = c.replaced_for_rollout;
+  e.replaced_for_version = c.replaced_for_version;
+  e.replaced_for_wave = c.replaced_for_wave;
+  e.rollback_of = c.rollback_of;
+  return v;
+}
+
+ExecutionChange JobCache::ChangeOf(const ExecutionKey& key, const CachedExecution* prev,
+                                   const ExecutionRecord* next) const {
+  ExecutionChange c;
+  if (next != nullptr) {
+    c.id = next->id;
+    c.job_id = next->job_id;
+    c.node_id = next->node_id;
+  } else {
+    c.id = IdOf(key);
+    c.job_id = Str(prev->job_id);
+    c.node_id = Str(prev->node_id);
+  }
+  c.created = prev == nullptr;
+  c.deleted = next == nullptr;
+  c.assignment_changed = prev == nullptr || next == nullptr ||
+                         Str(prev->desired_state) != next->desired_state ||
+                         Terminal(Str(prev->state)) != Terminal(next->state);
+  c.started = next && (next->state == "starting" || next->state == "running");
+  c.terminal = next == nullptr || Terminal(next->state);
+  c.restarts = next ? next->restarts : 0;
+  return c;
+}
+
+void JobCache::ReleaseMap(const ExecutionMap& map) {
+  for (const auto& entry : map) {
+    UnindexNode(&entry);
+    ReleaseAll(entry.second);
+    Release(entry.first.hi == 0 ? entry.first.lo : 0);
+  }
+}
 
 JobCache::JobCache(store::Store& store, CacheHandlers handlers)
     : store_(store), handlers_(std::move(handlers)) {}
@@ -83,17 +368,19 @@ Status JobCache::ListAndWatch() {
     // what was there before a re-list and is gone now
     std::unordered_map<std::string, JobEntry> old;
     old.swap(jobs_);
+    std::unordered_map<std::string, ExecutionMap> old_orphans;
+    old_orphans.swap(orphan_executions_);
     job_key_to_id_.clear();
     by_node_.clear();
     orphan_rollouts_.clear();
-    orphan_executions_.clear();
+    // the old executions keep their interned strings until the new ones hold theirs too
     for (const store::KeyValue& kv : all) ApplyPut(kv, nullptr);
     for (auto& [id, entry] : old) {
       auto now = jobs_.find(id);
-      for (auto& [eid, e] : entry.executions) {
-        const bool still = now != jobs_.end() && now->second.executions.count(eid);
+      for (auto& [key, e] : entry.executions) {
+        const bool still = now != jobs_.end() && now->second.executions.count(key);
         if (!still && handlers_.execution_changed) {
-          ExecutionChange c = ChangeOf(&e.value, nullptr);
+          ExecutionChange c = ChangeOf(key, &e, nullptr);
           after.push_back([this, c] { handlers_.execution_changed(c); });
         }
       }
@@ -104,10 +391,24 @@ Status JobCache::ListAndWatch() {
     for (auto& [id, entry] : jobs_) {
       if (handlers_.job_changed) after.push_back([this, id = id] { handlers_.job_changed(id); });
       if (handlers_.execution_changed) {
-        for (auto& [eid, e] : entry.executions) {
-          ExecutionChange c = ChangeOf(nullptr, &e.value);
+        for (auto& [key, e] : entry.executions) {
+          Versioned<ExecutionRecord> record = Expand(key, e);
+          ExecutionChange c = ChangeOf(key, nullptr, &record.value);
           after.push_back([this, c] { handlers_.execution_changed(c); });
         }
+      }
+    }
+    // the node index was rebuilt: only the interned strings of the old maps are released
+    for (auto& [id, entry] : old) {
+      for (const auto& [key, e] : entry.executions) {
+        ReleaseAll(e);
+        Release(key.hi == 0 ? key.lo : 0);
+      }
+    }
+    for (auto& [id, map] : old_orphans) {
+      for (const auto& [key, e] : map) {
+        ReleaseAll(e);
+        Release(key.hi == 0 ? key.lo : 0);
       }
     }
   }
@@ -197,10 +498,20 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
       orphan_rollouts_.erase(o);
     }
     if (auto o = orphan_executions_.find(id); o != orphan_executions_.end()) {
-      for (auto& [eid, e] : o->second) {
-        UnindexNode(&e);
-        auto [it, inserted] = entry.executions.insert_or_assign(eid, std::move(e));
-        IndexNode(&it->second);
+      for (auto& orphan : o->second) {
+        const ExecutionKey& key = orphan.first;
+        UnindexNode(&orphan);
+        auto it = entry.executions.find(key);
+        if (it != entry.executions.end()) {
+          // already there (cannot happen for a job that was missing): the orphan wins, as before
+          UnindexNode(&*it);
+          ReleaseAll(it->second);
+          Release(key.hi == 0 ? key.lo : 0);
+          it->second = orphan.second;
+        } else {
+          it = entry.executions.emplace(key, orphan.second).first;
+        }
+        IndexNode(&*it);
       }
       orphan_executions_.erase(o);
     }
@@ -229,24 +540,31 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
     if (!json) return;
     Result<ExecutionRecord> record = ExecutionFromJson(*json);
     if (!record.ok()) return;
-    const std::string job_id = record->job_id;
-    const std::string eid = record->id;
-    Versioned<ExecutionRecord> v{std::move(record).value(), kv.mod_revision};
-    std::optional<ExecutionRecord> prev;
-    auto it = jobs_.find(job_id);
-    std::unordered_map<std::string, Versioned<ExecutionRecord>>& bucket =
-        it == jobs_.end() ? orphan_executions_[job_id] : it->second.executions;
-    if (auto e = bucket.find(eid); e != bucket.end()) {
+    const ExecutionRecord& next = *record;
+    auto it = jobs_.find(next.job_id);
+    ExecutionMap& bucket =
+        it == jobs_.end() ? orphan_executions_[next.job_id] : it->second.executions;
+    std::optional<ExecutionKey> found = FindKey(next.id);
+    auto e = found ? bucket.find(*found) : bucket.end();
+    std::optional<ExecutionChange> change;
+    if (e != bucket.end()) {
       if (e->second.mod_revision > kv.mod_revision) return;
-      prev = e->second.value;
-      e->second = v;  // in place: the node index keeps pointing at it
+      if (after && handlers_.execution_changed) change = ChangeOf(e->first, &e->second, &next);
+      // in place: the node index keeps pointing at it (re-indexed should its node ever change)
+      CachedExecution compact = Compact(next, kv.mod_revision);
+      const bool moved = compact.node_id != e->second.node_id;
+      if (moved) UnindexNode(&*e);
+      ReleaseAll(e->second);
+      e->second = compact;
+      if (moved) IndexNode(&*e);
     } else {
-      auto [it, inserted] = bucket.emplace(eid, v);
-      IndexNode(&it->second);
+      const ExecutionKey key = InternKey(next.id);
+      auto [inserted, ok] = bucket.emplace(key, Compact(next, kv.mod_revision));
+      IndexNode(&*inserted);
+      if (after && handlers_.execution_changed) change = ChangeOf(key, nullptr, &next);
     }
-    if (after && handlers_.execution_changed) {
-      ExecutionChange c = ChangeOf(prev ? &*prev : nullptr, &v.value);
-      after->push_back([this, c] { handlers_.execution_changed(c); });
+    if (change) {
+      after->push_back([this, c = std::move(*change)] { handlers_.execution_changed(c); });
     }
   }
 }
@@ -261,13 +579,13 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     job_key_to_id_.erase(k);
     auto it = jobs_.find(id);
     if (it != jobs_.end()) {
-      for (auto& [eid, e] : it->second.executions) {
-        UnindexNode(&e);
-        if (after && handlers_.execution_changed) {
-          ExecutionChange c = ChangeOf(&e.value, nullptr);
+      if (after && handlers_.execution_changed) {
+        for (auto& [key, e] : it->second.executions) {
+          ExecutionChange c = ChangeOf(key, &e, nullptr);
           after->push_back([this, c] { handlers_.execution_changed(c); });
         }
       }
+      ReleaseMap(it->second.executions);
       jobs_.erase(it);
     }
     if (after && handlers_.job_changed) after->push_back([this, id] { handlers_.job_changed(id); });
@@ -289,30 +607,35 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     const std::string job_id = rest.substr(0, slash);
     const std::string eid = rest.substr(slash + 1);
     auto it = jobs_.find(job_id);
-    std::unordered_map<std::string, Versioned<ExecutionRecord>>* bucket = nullptr;
+    ExecutionMap* bucket = nullptr;
     if (it != jobs_.end()) {
       bucket = &it->second.executions;
     } else if (auto o = orphan_executions_.find(job_id); o != orphan_executions_.end()) {
       bucket = &o->second;
     }
     if (bucket == nullptr) return;
-    auto e = bucket->find(eid);
+    std::optional<ExecutionKey> key = FindKey(eid);
+    if (!key) return;
+    auto e = bucket->find(*key);
     if (e == bucket->end() || e->second.mod_revision > revision) return;
-    ExecutionChange c = ChangeOf(&e->second.value, nullptr);
-    UnindexNode(&e->second);
+    ExecutionChange c = ChangeOf(e->first, &e->second, nullptr);
+    UnindexNode(&*e);
+    ReleaseAll(e->second);
+    const Text id_text = key->hi == 0 ? key->lo : 0;
     bucket->erase(e);
+    Release(id_text);
     if (after && handlers_.execution_changed) {
       after->push_back([this, c] { handlers_.execution_changed(c); });
     }
   }
 }
 
-void JobCache::IndexNode(const Versioned<ExecutionRecord>* e) {
-  by_node_[e->value.node_id].push_back(e);
+void JobCache::IndexNode(const ExecutionMap::value_type* e) {
+  by_node_[e->second.node_id].push_back(e);
 }
 
-void JobCache::UnindexNode(const Versioned<ExecutionRecord>* e) {
-  auto n = by_node_.find(e->value.node_id);
+void JobCache::UnindexNode(const ExecutionMap::value_type* e) {
+  auto n = by_node_.find(e->second.node_id);
   if (n == by_node_.end()) return;
   auto& list = n->second;
   list.erase(std::remove(list.begin(), list.end(), e), list.end());
@@ -338,7 +661,7 @@ std::optional<JobSnapshot> JobCache::Snapshot(const std::string& job_id) const {
   s.job = it->second.job;
   s.rollout = it->second.rollout;
   s.executions.reserve(it->second.executions.size());
-  for (const auto& [id, e] : it->second.executions) s.executions.push_back(e);
+  for (const auto& [key, e] : it->second.executions) s.executions.push_back(Expand(key, e));
   return s;
 }
 
@@ -370,10 +693,12 @@ std::optional<int> JobCache::PriorityOf(const std::string& job_id) const {
 std::optional<Versioned<ExecutionRecord>> JobCache::Execution(const std::string& execution_id,
                                                               const std::string& job_id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
+  const std::optional<ExecutionKey> key = FindKey(execution_id);
+  if (!key) return std::nullopt;
   auto find_in = [&](const JobEntry& entry) -> std::optional<Versioned<ExecutionRecord>> {
-    auto e = entry.executions.find(execution_id);
+    auto e = entry.executions.find(*key);
     if (e == entry.executions.end()) return std::nullopt;
-    return e->second;
+    return Expand(e->first, e->second);
   };
   if (!job_id.empty()) {
     auto it = jobs_.find(job_id);
@@ -390,19 +715,25 @@ std::optional<Versioned<ExecutionRecord>> JobCache::Execution(const std::string&
 std::vector<ExecutionRecord> JobCache::ExecutionsOnNode(const std::string& node_id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<ExecutionRecord> out;
-  auto n = by_node_.find(node_id);
+  const std::optional<Text> node = Find(node_id);
+  if (!node) return out;
+  auto n = by_node_.find(*node);
   if (n == by_node_.end()) return out;
   out.reserve(n->second.size());
-  for (const Versioned<ExecutionRecord>* e : n->second) out.push_back(e->value);
+  for (const ExecutionMap::value_type* e : n->second) {
+    out.push_back(Expand(e->first, e->second).value);
+  }
   return out;
 }
 
 std::vector<std::string> JobCache::JobsOnNode(const std::string& node_id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<std::string> out;
-  auto n = by_node_.find(node_id);
+  const std::optional<Text> node = Find(node_id);
+  if (!node) return out;
+  auto n = by_node_.find(*node);
   if (n == by_node_.end()) return out;
-  for (const Versioned<ExecutionRecord>* e : n->second) out.push_back(e->value.job_id);
+  for (const ExecutionMap::value_type* e : n->second) out.push_back(Str(e->second.job_id));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -453,12 +784,14 @@ Result<std::shared_ptr<const Json>> JobCache::AssignmentTemplate(const std::stri
 JobCache::Counts JobCache::Count() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   Counts c;
+  std::unordered_map<Text, int64_t> states;
   for (const auto& [id, entry] : jobs_) {
     const JobRecord& j = entry.job.value;
     ++c.jobs[{j.spec.namespace_, std::string(JobTypeName(j.spec.type)), j.state}];
     if (entry.rollout) ++c.rollouts[entry.rollout->value.phase];
-    for (const auto& [eid, e] : entry.executions) ++c.executions[e.value.state];
+    for (const auto& [key, e] : entry.executions) ++states[e.state];
   }
+  for (const auto& [state, n] : states) c.executions[Str(state)] += n;
   return c;
 }
 

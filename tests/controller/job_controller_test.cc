@@ -344,5 +344,93 @@ TEST_F(JobControllerTest, ConnectionStateTransitionsOnTheMonotonicClockRequeueTh
   EXPECT_EQ(nodes_.StateOf("edge-0"), "connected");
 }
 
+// The cache keeps executions in a compact form (UUID ids as 128 bits, the controller's timestamps
+// as integers, other strings interned): whatever was stored comes back exactly, odd values too.
+TEST_F(JobControllerTest, TheCacheGivesBackEveryExecutionExactlyAsStored) {
+  std::string id = Put(Pipeline("logs"));
+  ExecutionRecord usual;
+  usual.id = NewExecutionId();
+  usual.job_id = id;
+  usual.namespace_ = "default";
+  usual.name = "logs";
+  usual.node_id = "edge-0";
+  usual.state = "running";
+  usual.health = "healthy";
+  usual.stable_at = "2026-12-04T22:03:38.123Z";
+  usual.created_at = "2026-12-04T22:03:30.004Z";
+  usual.updated_at = "2026-12-04T22:03:38.123Z";
+  usual.exit_code = 0;
+  usual.rollout_id = 12;
+  usual.attempt = 2;
+  usual.wave = 3;
+  ExecutionRecord odd = usual;
+  odd.id = "e-3F2504E0-4F89-41D3-9A0C-0305E82C3301";  // upper case: kept as text
+  odd.namespace_ = "";
+  odd.node_id = "2026-12-04T22:03:38.123Z";  // looks like a timestamp
+  odd.desired_state = "stopped";
+  odd.state = "weird";
+  odd.health = "";
+  odd.exit_code.reset();
+  odd.restarts = 7;
+  odd.message = "boom";
+  odd.stable_at = "2026-02-30T00:00:00.000Z";  // no such day
+  odd.created_at = "1969-12-31T23:59:59.999Z";
+  odd.updated_at = "t+5";
+  odd.replaced_for_rollout = 13;
+  odd.replaced_for_version = 4;
+  odd.replaced_for_wave = 5;
+  odd.rollback_of = 2;
+  ExecutionRecord nil = usual;
+  nil.id = "e-00000000-0000-0000-0000-000000000000";
+  nil.node_id = "edge-1";
+  ExecutionRecord short_id = usual;
+  short_id.id = "e-1";
+  short_id.stable_at = "2026-12-04T22:03:38.12Z";
+  std::vector<ExecutionRecord> all = {usual, odd, nil, short_id};
+  store::Transaction txn;
+  for (const ExecutionRecord& e : all) {
+    txn.success.push_back(
+        store::Operation::Put(keys::Execution(id, e.id), ExecutionToJson(e).dump()));
+  }
+  ASSERT_TRUE(store_->Commit(txn).ok());
+  Sync();
+  JobCache& cache = controller_->cache();
+  for (const ExecutionRecord& e : all) {
+    std::optional<Versioned<ExecutionRecord>> got = cache.Execution(e.id, id);
+    ASSERT_TRUE(got.has_value()) << e.id;
+    EXPECT_EQ(got->value, e) << ExecutionToJson(got->value).dump();
+    EXPECT_EQ(cache.Execution(e.id)->value, e) << "found without the job id too";
+  }
+  std::optional<JobSnapshot> snapshot = cache.Snapshot(id);
+  ASSERT_TRUE(snapshot.has_value());
+  EXPECT_EQ(snapshot->executions.size(), all.size());
+  std::vector<ExecutionRecord> on_edge0 = cache.ExecutionsOnNode("edge-0");
+  ASSERT_EQ(on_edge0.size(), 2u);
+  EXPECT_EQ(cache.ExecutionsOnNode(odd.node_id).at(0), odd);
+  EXPECT_EQ(cache.JobsOnNode(odd.node_id), std::vector<std::string>{id});
+  EXPECT_FALSE(cache.Execution("e-3f2504e0-4f89-41d3-9a0c-0305e82c3301"))
+      << "ids differing only in case are different ids";
+
+  // changed, then deleted: what the cache gives back follows, and nothing is left behind
+  odd.state = "stopped";
+  odd.message = "bye";
+  auto commit = [&](store::Operation op) {
+    store::Transaction t;
+    t.success.push_back(std::move(op));
+    ASSERT_TRUE(store_->Commit(t).ok());
+  };
+  commit(store::Operation::Put(keys::Execution(id, odd.id), ExecutionToJson(odd).dump()));
+  Sync();
+  EXPECT_EQ(cache.Execution(odd.id, id)->value, odd);
+  commit(store::Operation::Delete(keys::Execution(id, odd.id)));
+  commit(store::Operation::Delete(keys::Execution(id, short_id.id)));
+  Sync();
+  EXPECT_FALSE(cache.Execution(odd.id, id).has_value());
+  EXPECT_FALSE(cache.Execution(short_id.id, id).has_value());
+  EXPECT_TRUE(cache.ExecutionsOnNode(odd.node_id).empty());
+  EXPECT_EQ(cache.ExecutionsOnNode("edge-0").size(), 1u);
+  EXPECT_EQ(cache.Execution(usual.id, id)->value, usual);
+}
+
 }  // namespace
 }  // namespace drover::controller
