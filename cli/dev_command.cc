@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <ostream>
 #include <thread>
 
@@ -94,12 +96,25 @@ int RunDev(const std::vector<std::string>& args, Streams s) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // This thread takes the signal; the controller runs until told to stop, after the agents.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string stop_controller;  // why, once it should stop
+  auto tell_controller = [&](const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu);
+    stop_controller = why;
+    cv.notify_all();
+  };
   std::atomic<int> controller_exit{-1};
   std::thread controller([&] {
     controller_exit =
         controller::RunController({"--listen", listen, "--data-dir", (root / "controller").string(),
                                    "--store", "sqlite", "--heartbeat-interval", heartbeat},
-                                  s.out, s.err);
+                                  s.out, s.err, [&] {
+                                    std::unique_lock<std::mutex> lock(mu);
+                                    cv.wait(lock, [&] { return !stop_controller.empty(); });
+                                    return stop_controller;
+                                  });
   });
   // Wait until it answers (or gave up).
   const std::string server = "http://" + listen;
@@ -116,7 +131,7 @@ int RunDev(const std::vector<std::string>& args, Streams s) {
     }
   }
   if (!up) {
-    if (controller_exit.load() < 0) kill(getpid(), SIGTERM);
+    tell_controller("a failed start");
     controller.join();
     s.err << "drover dev: the controller did not start\n";
     return controller_exit.load() > 0 ? controller_exit.load() : kExitFailure;
@@ -154,9 +169,15 @@ int RunDev(const std::vector<std::string>& args, Streams s) {
   }
   s.out << "Try: curl -s " << server << "/api/v1/nodes   (Ctrl-C stops everything)\n" << std::flush;
 
-  controller.join();  // returns after SIGINT/SIGTERM
+  int received = 0;
+  sigwait(&signals, &received);
+  const std::string why = received == SIGINT ? "SIGINT" : "SIGTERM";
+  s.err << "drover dev: received " << why << ", stopping the agents and their work\n" << std::flush;
+  // Agents first, so that their work stops while the controller can still hear about it.
   stop = true;
   for (std::thread& t : agents) t.join();
+  tell_controller(why);
+  controller.join();
   return controller_exit.load();
 }
 

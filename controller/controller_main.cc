@@ -159,7 +159,8 @@ void Log(const Flags& flags, std::ostream& err, const std::string& level,
 
 }  // namespace
 
-int RunController(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int RunController(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                  const std::function<std::string()>& wait_for_stop) {
   bool help = false;
   Result<Flags> parsed = ParseFlags(args, &help);
   if (help) {
@@ -285,13 +286,23 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
           flags.store + (flags.store == "sqlite" ? " in " + flags.data_dir : "") + ", auth " +
           (tokens ? "on" : "off") + ")");
 
-  int received = 0;
-  sigwait(&signals, &received);
-  Log(flags, err, "info",
-      std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  std::string reason;
+  if (wait_for_stop) {
+    reason = wait_for_stop();
+  } else {
+    int received = 0;
+    sigwait(&signals, &received);
+    reason = received == SIGINT ? "SIGINT" : "SIGTERM";
+  }
+  Log(flags, err, "info", "received " + reason + ", shutting down");
+  // In this order: no new requests; parked long polls answered while the API and their HTTP
+  // sessions still exist; the control loop stopped; then the server (and every session) gone
+  // before the objects its handlers use.
   api.SetReady(false);
   (*server)->Stop();
+  nodes.Shutdown();
   controller.Stop();
+  (*server).reset();
   return 0;
 }
 

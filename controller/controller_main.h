@@ -2,6 +2,7 @@
 // only: the store, the node registry, the job service, the API server and the HTTP listener.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -10,6 +11,11 @@ namespace drover::controller {
 
 // Returns the process exit code: 0 after a clean shutdown, 1 when the server could not start
 // (store, port, TLS, auth file), 2 on a usage error.
-int RunController(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+//
+// The controller runs until `wait_for_stop` returns (by default: until SIGINT or SIGTERM, taken
+// with sigwait); it returns the name of what stopped it, for the log. `drover dev` passes its own
+// so that it can stop its agents before the controller.
+int RunController(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                  const std::function<std::string()>& wait_for_stop = nullptr);
 
 }  // namespace drover::controller

@@ -301,6 +301,9 @@ class BeastServer final : public HttpServer {
     });
   }
 
+  // Sessions refer to these three; a session still held when the server stops dies with io_,
+  // so they are declared (and live) before it.
+  std::atomic<int64_t> open_sessions_{0};
   HttpServerOptions options_;
   RequestHandler handler_;
   net::io_context io_;
@@ -309,7 +312,6 @@ class BeastServer final : public HttpServer {
   bool use_tls_ = false;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
-  std::atomic<int64_t> open_sessions_{0};
 };
 
 }  // namespace

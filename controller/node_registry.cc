@@ -27,7 +27,9 @@ Json NodeSnapshotToJson(const NodeSnapshot& n) {
 NodeRegistry::NodeRegistry(store::Store& store, const Clock& clock, NodeRegistryOptions options)
     : store_(store), clock_(clock), options_(options), reaper_([this] { ReapLoop(); }) {}
 
-NodeRegistry::~NodeRegistry() {
+NodeRegistry::~NodeRegistry() { Shutdown(); }
+
+void NodeRegistry::Shutdown() {
   std::multimap<std::string, std::shared_ptr<Waiter>> left;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -35,7 +37,7 @@ NodeRegistry::~NodeRegistry() {
     left.swap(waiters_);
   }
   reaper_wake_.notify_all();
-  reaper_.join();
+  if (reaper_.joinable()) reaper_.join();
   for (auto& [id, w] : left) w->respond(std::nullopt);
 }
 

@@ -74,6 +74,10 @@ class NodeRegistry {
   Result<NodeSnapshot> SetSchedulable(const std::string& node_id, bool schedulable, bool draining);
   Status Remove(const std::string& node_id);
 
+  // Answers every parked long poll (with "no node") and parks no more; the destructor does it too.
+  // Call it while whatever the parked answers reach (the API, the HTTP sessions) is still alive.
+  void Shutdown();
+
   // Answers `respond(snapshot)` when the node's assignments index passes `index`, or when
   // `wait` has passed (with the current snapshot). Never blocks the caller.
   void WaitForAssignments(const std::string& node_id, uint64_t index,
