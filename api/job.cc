@@ -63,4 +63,20 @@ std::optional<RolloutStrategy> ParseRolloutStrategy(std::string_view text) {
   return std::nullopt;
 }
 
+bool SameSpecIgnoringReservedMeta(const JobSpec& a, const JobSpec& b) {
+  auto user_meta = [](const Labels& meta) {
+    Labels out;
+    for (const auto& [k, v] : meta) {
+      if (!IsReservedMetaKey(k)) out.emplace(k, v);
+    }
+    return out;
+  };
+  if (a.meta == b.meta) return a == b;
+  JobSpec x = a;
+  JobSpec y = b;
+  x.meta = user_meta(a.meta);
+  y.meta = user_meta(b.meta);
+  return x == y;
+}
+
 }  // namespace drover

@@ -104,10 +104,22 @@ struct JobSpec {
 struct PutJobRequest {
   bool dry_run = false;
   bool force = false;
+  // Drover extension: the name of the set of manifests this PUT comes from (`drover apply`'s
+  // folder, the controller's --manifests folder). The server records it in the job's meta under
+  // kAppliedSetMetaKey; `apply --prune` deletes only jobs of its own set. Empty: keep the job's.
+  std::string applied_set;
   JobSpec spec;
 };
 
 // Meta keys with this prefix belong to the system; user-supplied ones are dropped.
 inline constexpr std::string_view kReservedMetaPrefix = "expanso.io/";
+inline constexpr const char* kAppliedSetMetaKey = "expanso.io/applied-set";
+
+inline bool IsReservedMetaKey(std::string_view key) {
+  return key.substr(0, kReservedMetaPrefix.size()) == kReservedMetaPrefix;
+}
+
+// The two specs are the same but for the system's own (reserved) meta.
+bool SameSpecIgnoringReservedMeta(const JobSpec& a, const JobSpec& b);
 
 }  // namespace drover

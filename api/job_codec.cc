@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "api/document.h"
+#include "api/labels.h"
 
 namespace drover {
 namespace {
@@ -419,9 +420,15 @@ DecodedRequest DecodePutJobRequest(const Json& body, Diagnostics* d) {
   }
   if (body.contains("spec")) {
     out.envelope = true;
-    ObjectReader r(body, "", d, {"dry_run", "force", "spec"});
+    ObjectReader r(body, "", d, {"dry_run", "force", "applied_set", "spec"});
     out.request.dry_run = r.Bool("dry_run");
     out.request.force = r.Bool("force");
+    std::string set = r.String("applied_set");
+    if (std::optional<std::string> bad = LabelValueError(set)) {
+      d->Error("applied_set", "invalid label value: " + *bad);
+    } else {
+      out.request.applied_set = std::move(set);
+    }
     out.request.spec = DecodeJobSpec(body["spec"], "spec", d, &out.type_known);
   } else {
     out.request.spec = DecodeJobSpec(body, "spec", d, &out.type_known);

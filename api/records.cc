@@ -27,6 +27,12 @@ Result<JobSpec> SpecFromJson(const Json& j) {
   Diagnostics d;
   JobSpec spec = DecodeJobSpec(j, "spec", &d);
   if (!d.ok()) return InternalError("stored spec does not decode: " + d.Summary());
+  // The decoder drops reserved meta from users; a stored spec's is the system's own: keep it.
+  if (auto meta = j.find("meta"); meta != j.end() && meta->is_object()) {
+    for (const auto& [k, v] : meta->items()) {
+      if (IsReservedMetaKey(k) && v.is_string()) spec.meta[k] = v.get<std::string>();
+    }
+  }
   return spec;
 }
 

@@ -194,15 +194,29 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
                  "invalid job spec: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
                  checked.diagnostics.errors());
   }
-  const JobSpec& spec = checked.spec();
   const PutJobRequest& request = checked.decoded.request;
   for (int attempt = 0; attempt < kPutAttempts; ++attempt) {
-    Result<StoredJob> existing = ReadJob(spec.namespace_, spec.name);
+    Result<StoredJob> existing = ReadJob(checked.spec().namespace_, checked.spec().name);
     if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) {
       return ErrorFrom(existing.status());
     }
     const StoredJob* current = existing.ok() ? &existing.value() : nullptr;
+    // The system's own meta (validation dropped any the user sent): kept from the stored job,
+    // the applied set replaced when the request names one. It never makes a new version.
+    JobSpec spec = checked.spec();
+    if (current != nullptr) {
+      for (const auto& [k, v] : current->job.spec.meta) {
+        if (IsReservedMetaKey(k)) spec.meta[k] = v;
+      }
+    }
+    if (!request.applied_set.empty()) spec.meta[kAppliedSetMetaKey] = request.applied_set;
+    const bool bookkeeping_only = current != nullptr && !(current->job.spec == spec) &&
+                                  SameSpecIgnoringReservedMeta(current->job.spec, spec);
     PutDecision decision = DecidePut(current ? &current->job : nullptr, spec, request.force);
+    if (bookkeeping_only) {
+      JobRecord unchanged = current->job;
+      decision = DecidePut(&unchanged, unchanged.spec, request.force);
+    }
 
     if (request.dry_run) {
       bool changed = decision.outcome == PutOutcome::kCreated ||
@@ -220,6 +234,20 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
                {"plan", Plan(spec, current ? current->job.id : "")}}};
     }
     if (decision.outcome == PutOutcome::kUnchanged) {
+      if (bookkeeping_only) {
+        // Only the applied set moved (a manifest moved to another folder): record it, with no
+        // version and no rollout, so that the old folder's prune leaves the job alone.
+        JobRecord job = current->job;
+        job.spec.meta = spec.meta;
+        store::Transaction txn;
+        txn.compares.push_back({keys::Job(spec.namespace_, spec.name),
+                                store::Compare::Target::kModRevision, current->mod_revision});
+        txn.success.push_back(store::Operation::Put(keys::Job(spec.namespace_, spec.name),
+                                                    JobRecordToJson(job).dump()));
+        Result<store::TransactionResult> committed = store_.Commit(txn);
+        if (!committed.ok()) return ErrorFrom(committed.status());
+        if (!committed->succeeded) continue;
+      }
       return Error(422, "unchanged",
                    "job " + Ref(spec) + " is unchanged at version " +
                        std::to_string(current->job.version) +
@@ -306,7 +334,8 @@ ApiAnswer JobService::Put(const CheckedRequest& checked) {
              {"warnings", WarningsJson(checked.diagnostics)},
              {"job", JobJson(stored)}}};
   }
-  return Error(409, "conflict", "job " + Ref(spec) + " is being changed concurrently; try again");
+  return Error(409, "conflict",
+               "job " + Ref(checked.spec()) + " is being changed concurrently; try again");
 }
 
 ApiAnswer JobService::Diff(const CheckedRequest& checked) {

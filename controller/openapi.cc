@@ -102,6 +102,11 @@ Json Schemas() {
                         {"properties",
                          {{"dry_run", {{"type", "boolean"}}},
                           {"force", {{"type", "boolean"}}},
+                          {"applied_set",
+                           {{"type", "string"},
+                            {"description",
+                             "Drover extension: the manifest set this PUT comes from, recorded "
+                             "in spec.meta[\"expanso.io/applied-set\"] (used by apply --prune)"}}},
                           {"spec", Ref("JobSpec")}}}};
   s["RolloutStatus"] = {{"type", "object"},
                         {"properties",

@@ -90,6 +90,55 @@ TEST_F(ControllerApi, SameSpecIs422AndWritesNothing) {
   EXPECT_EQ(Revision(controller_), before);
 }
 
+TEST_F(ControllerApi, AppliedSetIsRecordedInReservedMetaAndNeverMakesAVersion) {
+  auto put = [&](const Json& spec, const Json& set, int* status) {
+    Json body = {{"spec", spec}};
+    if (!set.is_null()) body["applied_set"] = set;
+    HttpReply r = controller_.Call("PUT", "/api/v1/jobs", body.dump());
+    *status = r.status;
+    return r.Json();
+  };
+  auto applied_set = [&] {
+    Json job = controller_.Call("GET", "/api/v1/jobs/a").Json()["job"];
+    return job["spec"]["meta"].value("expanso.io/applied-set", std::string("(none)"));
+  };
+  int status = 0;
+  put(Spec("a"), "folder-one", &status);
+  EXPECT_EQ(status, 201);
+  EXPECT_EQ(applied_set(), "folder-one");
+  // the same spec from the same set, and from no set at all: unchanged, the set kept
+  put(Spec("a"), "folder-one", &status);
+  EXPECT_EQ(status, 422);
+  put(Spec("a"), nullptr, &status);
+  EXPECT_EQ(status, 422);
+  EXPECT_EQ(applied_set(), "folder-one");
+  // moved to another folder: still unchanged (no version), but the set is recorded
+  Json moved = put(Spec("a"), "folder-two", &status);
+  EXPECT_EQ(status, 422) << moved;
+  EXPECT_EQ(applied_set(), "folder-two");
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/a/versions").Json()["items"].size(), 1u);
+  // a real change carries it into the new version; the diff never shows it
+  Json spec = Spec("a");
+  spec["priority"] = 70;
+  put(Spec("a"), "folder-three", &status);  // moved again
+  EXPECT_EQ(status, 422);
+  Json changed = Put(controller_, spec, true, false, &status);
+  EXPECT_EQ(changed["diff"].get<std::string>().find("applied-set"), std::string::npos) << changed;
+  put(spec, nullptr, &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(applied_set(), "folder-three");
+  // a user cannot set it through meta, and a bad set name is a 400 naming the field
+  Json forged = Spec("b");
+  forged["meta"] = {{"expanso.io/applied-set", "forged"}};
+  put(forged, nullptr, &status);
+  EXPECT_EQ(status, 201);
+  Json b = controller_.Call("GET", "/api/v1/jobs/b").Json()["job"];
+  EXPECT_FALSE(b["spec"]["meta"].contains("expanso.io/applied-set")) << b;
+  Json bad = put(Spec("c"), "not a label value!", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(bad["error"]["details"][0]["field"], "applied_set") << bad;
+}
+
 TEST_F(ControllerApi, ChangedSpecBumpsTheVersionAndKeepsTheId) {
   Json first = Put(controller_, Spec("a"));
   Json spec = Spec("a");
