@@ -36,6 +36,24 @@ int RunDev(const std::vector<std::string>& args, Streams s);
 // drover logs NAME [-n NS] [--node ID] [--tail N] [-f]: a job's execution output (SPEC §8).
 int RunLogs(const std::vector<std::string>& args, Streams s);
 
+// Client commands (SPEC §13; cli/client.h: server, token, profiles).
+// drover get jobs|nodes|executions [-n NS|-A] [-l SELECTOR] [-o table|json|yaml]
+int RunGet(const std::vector<std::string>& args, Streams s);
+// drover describe job NAME: spec summary, status, rollout progress, events
+int RunDescribe(const std::vector<std::string>& args, Streams s);
+// drover rollout status|pause|resume|promote|rollback NAME [--watch]
+int RunRollout(const std::vector<std::string>& args, Streams s);
+// drover delete job NAME [--purge]
+int RunDelete(const std::vector<std::string>& args, Streams s);
+// drover nodes cordon|uncordon|drain ID
+int RunNodes(const std::vector<std::string>& args, Streams s);
+// drover completion bash: the bash completion script
+int RunCompletion(const std::vector<std::string>& args, Streams s);
+// drover apply -f FILE|DIR|- [--dry-run] [--force] [--prune]
+int RunApply(const std::vector<std::string>& args, Streams s);
+// drover diff -f FILE|DIR|-: the unified diff of each job against the server
+int RunDiff(const std::vector<std::string>& args, Streams s);
+
 // drover [--help | --version | COMMAND ...]
 int RunMain(const std::vector<std::string>& args, Streams streams);
 

@@ -3,7 +3,7 @@
 
 #include "api/manifest.h"
 #include "cli/commands.h"
-#include "cli/manifest_files.h"
+#include "controller/manifest_files.h"
 
 namespace drover::cli {
 namespace {

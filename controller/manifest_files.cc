@@ -1,4 +1,4 @@
-#include "cli/manifest_files.h"
+#include "controller/manifest_files.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <system_error>
 
-namespace drover::cli {
+namespace drover {
 namespace {
 
 namespace fs = std::filesystem;
@@ -95,4 +95,4 @@ SourcePosition PositionOf(const ManifestDocument& doc, const std::string& field)
   return doc.positions.Find(inner);
 }
 
-}  // namespace drover::cli
+}  // namespace drover

@@ -1,5 +1,5 @@
-// Finding and reading manifest files for the client commands (validate, apply, diff): a path is
-// a file, a folder (read recursively: *.yaml, *.yml, *.json, in path order) or "-" for standard
+// Finding and reading manifest files (validate, apply, diff, the controller's --manifests): a path
+// is a file, a folder (read recursively: *.yaml, *.yml, *.json, in path order) or "-" for standard
 // input. Also the one place that formats a manifest problem as PATH[#DOC]:LINE:COL (SPEC §13).
 #pragma once
 
@@ -11,7 +11,7 @@
 #include "api/manifest.h"
 #include "api/status.h"
 
-namespace drover::cli {
+namespace drover {
 
 struct ManifestSource {
   std::string path;  // as the user gave it, or "-" for stdin
@@ -31,4 +31,4 @@ std::string FormatManifestIssue(const std::string& path, int doc, SourcePosition
 // Where a diagnostic's field stood in the document (bare specs have no "spec" key in the text).
 SourcePosition PositionOf(const ManifestDocument& doc, const std::string& field);
 
-}  // namespace drover::cli
+}  // namespace drover
