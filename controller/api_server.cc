@@ -10,6 +10,7 @@
 #include "api/selector.h"
 #include "api/validation.h"
 #include "controller/job_controller.h"
+#include "controller/manifest_sync.h"
 
 namespace drover::controller {
 namespace {
@@ -386,6 +387,19 @@ void ApiServer::AddRoutes() {
         },
         {}, true);
   }
+
+  // ---- the --manifests folder (docs/gitops.md) ----
+  Route("GET", "/api/v1/manifests",
+        "The --manifests folder's sync: per-file state (applied, unchanged, invalid, failed), "
+        "errors and pruned jobs",
+        Access::kRead, [this](const RequestContext&, Responder r) {
+          if (manifest_sync_ == nullptr) {
+            return r(ErrorResponse(404, "not_found",
+                                   "this controller keeps no folder applied (start it with "
+                                   "--manifests DIR)"));
+          }
+          r(HttpResponse::FromJson(200, manifest_sync_->Status()));
+        });
 
   // ---- agent protocol ----
   Route(

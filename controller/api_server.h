@@ -41,6 +41,10 @@ class ApiServer {
   // heartbeats then answer no assignments). Set before serving.
   void SetController(class JobController* controller) { controller_ = controller; }
 
+  // The --manifests mode's sync, whose status GET /api/v1/manifests shows (null: the mode is
+  // off and the route answers 404). Set before serving; it must outlive the serving.
+  void SetManifestSync(const class ManifestSync* sync) { manifest_sync_ = sync; }
+
   // Readiness is false until the store is loaded and true until shutdown starts.
   void SetReady(bool ready) { ready_ = ready; }
 
@@ -61,6 +65,7 @@ class ApiServer {
   Router router_;
   std::atomic<bool> ready_{false};
   class JobController* controller_ = nullptr;
+  const class ManifestSync* manifest_sync_ = nullptr;
 };
 
 }  // namespace drover::controller

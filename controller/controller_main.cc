@@ -15,6 +15,7 @@
 #include "controller/instrumented_store.h"
 #include "controller/job_controller.h"
 #include "controller/log_store.h"
+#include "controller/manifest_sync.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -43,6 +44,9 @@ constexpr const char* kUsage =
     "  --http-threads N            HTTP worker threads (default 8)\n"
     "  --workers N                 reconcile workers (default 2)\n"
     "  --resync DUR                every job is reconciled at least this often (default 30s)\n"
+    "  --manifests DIR             keep the job manifests of DIR applied: on start, on every\n"
+    "                              change and every --manifests-interval (docs/gitops.md)\n"
+    "  --manifests-interval DUR    how often DIR is re-read without a change (default 30s)\n"
     "  --log-format text|json      (default text)\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
     "  -h, --help                  this help\n";
@@ -64,6 +68,7 @@ struct Flags {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string manifests;
+  Duration manifests_interval = Duration::Seconds(30);
 };
 
 Result<int64_t> ParsePositive(const std::string& flag, const std::string& text) {
@@ -106,7 +111,7 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       *it->second = *v;
-    } else if (name == "--resync") {
+    } else if (name == "--resync" || name == "--manifests-interval") {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       Result<Duration> d = ParseDuration(*v);
@@ -114,7 +119,7 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
         return InvalidError(name + ": expected a positive duration such as 30s, got \"" + *v +
                             "\"");
       }
-      f.resync = *d;
+      (name == "--resync" ? f.resync : f.manifests_interval) = *d;
     } else if (name == "--heartbeat-interval" || name == "--node-lost-after") {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
@@ -175,10 +180,6 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   Result<std::pair<std::string, int>> address = ParseListenAddress(flags.listen);
   if (!address.ok()) {
     err << "drover controller: " << address.status().message() << "\n";
-    return 2;
-  }
-  if (!flags.manifests.empty()) {
-    err << "drover controller: --manifests is not available yet (see the CLI issue)\n";
     return 2;
   }
   std::unique_ptr<TokenTable> tokens;
@@ -262,6 +263,23 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   }
   api.SetController(&controller);
 
+  // The --manifests folder's sync (docs/gitops.md): stopped before what it uses (the job
+  // service, the store) and destroyed after the HTTP server whose route reads it.
+  std::unique_ptr<ManifestMetrics> manifest_metrics;
+  std::unique_ptr<ManifestSync> manifest_sync;
+  if (!flags.manifests.empty()) {
+    manifest_metrics = std::make_unique<ManifestMetrics>(metrics);
+    ManifestSyncOptions sync_options;
+    sync_options.folder = flags.manifests;
+    sync_options.interval = ToMillis(flags.manifests_interval);
+    manifest_sync = std::make_unique<ManifestSync>(
+        sync_options, jobs, store, RealClock(), *manifest_metrics,
+        [&flags, &err](const std::string& level, const std::string& message) {
+          Log(flags, err, level, message);
+        });
+    api.SetManifestSync(manifest_sync.get());
+  }
+
   HttpServerOptions http;
   http.host = address->first;
   http.port = address->second;
@@ -285,6 +303,7 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
           (flags.tls_cert.empty() ? "http://" : "https://") + flags.listen + " (store " +
           flags.store + (flags.store == "sqlite" ? " in " + flags.data_dir : "") + ", auth " +
           (tokens ? "on" : "off") + ")");
+  if (manifest_sync) manifest_sync->Start();
 
   std::string reason;
   if (wait_for_stop) {
@@ -300,6 +319,7 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   // before the objects its handlers use.
   api.SetReady(false);
   (*server)->Stop();
+  if (manifest_sync) manifest_sync->Stop();
   nodes.Shutdown();
   controller.Stop();
   (*server).reset();

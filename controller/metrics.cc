@@ -306,6 +306,73 @@ std::string ControllerMetrics::Render() const {
   return metrics_internal::Render(*registry_, families_);
 }
 
+namespace {
+
+const std::vector<std::string>& ManifestFileStates() {
+  static const std::vector<std::string> kStates = {"applied", "unchanged", "invalid", "failed"};
+  return kStates;
+}
+
+const std::vector<std::string>& ManifestSyncResults() {
+  static const std::vector<std::string> kResults = {"success", "invalid", "failed", "unreadable"};
+  return kResults;
+}
+
+// The manifest families are registered after ControllerMetrics' own, on its registry; Render()
+// shows them after the SPEC §11 families (every one has series, so none is left out).
+template <typename Builder>
+auto& RegisterOn(ControllerMetrics& metrics, Builder builder, const std::string& name,
+                 const std::string& help) {
+  return builder.Name(name).Help(help).Register(*metrics.registry());
+}
+
+}  // namespace
+
+ManifestMetrics::ManifestMetrics(ControllerMetrics& metrics)
+    : files_family_(RegisterOn(metrics, prometheus::BuildGauge(), "drover_manifest_files",
+                               "Files of the --manifests folder by state at the last sync "
+                               "(applied, unchanged, invalid, failed).")),
+      syncs_(RegisterOn(metrics, prometheus::BuildCounter(), "drover_manifest_syncs_total",
+                        "Syncs of the --manifests folder by result (success, invalid, failed, "
+                        "unreadable).")),
+      last_sync_(RegisterOn(metrics, prometheus::BuildGauge(),
+                            "drover_manifest_last_sync_timestamp_seconds",
+                            "Unix time of the last sync of the --manifests folder, whatever its "
+                            "result.")
+                     .Add({})),
+      last_success_(RegisterOn(metrics, prometheus::BuildGauge(),
+                               "drover_manifest_last_success_timestamp_seconds",
+                               "Unix time of the last sync of the --manifests folder that read "
+                               "every file and applied every document.")
+                        .Add({})),
+      pruned_(RegisterOn(metrics, prometheus::BuildCounter(), "drover_manifest_pruned_total",
+                         "Jobs stopped because their manifests were removed from the folder.")
+                  .Add({})),
+      files_(files_family_, "state", ManifestFileStates()) {
+  for (const std::string& result : ManifestSyncResults()) {
+    sync_children_[result] = &syncs_.Add({{"result", result}});
+  }
+}
+
+void ManifestMetrics::SetFiles(const std::map<std::string, int64_t>& counts) { files_.Set(counts); }
+
+void ManifestMetrics::ObserveSync(std::string_view result, double unix_seconds) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sync_children_.find(result);
+    if (it == sync_children_.end()) {
+      it = sync_children_
+               .emplace(std::string(result), &syncs_.Add({{"result", std::string(result)}}))
+               .first;
+    }
+    it->second->Increment();
+  }
+  last_sync_.Set(unix_seconds);
+  if (result == "success") last_success_.Set(unix_seconds);
+}
+
+void ManifestMetrics::AddPruned(int64_t count) { pruned_.Increment(static_cast<double>(count)); }
+
 AgentMetrics::AgentMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       executions_family_(AddGauge(*registry_, families_, "drover_agent_executions",

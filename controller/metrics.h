@@ -173,6 +173,35 @@ class ControllerMetrics {
   std::map<std::string, prometheus::Gauge*> jobs_children_;  // key: ns \0 type \0 state
 };
 
+// The metrics of the controller's `--manifests` mode (docs/gitops.md), registered on the
+// controller's registry when the mode is on (so that a controller without it shows none). Every
+// series exists from construction; labels are bounded (file states, sync results). Thread-safe.
+class ManifestMetrics {
+ public:
+  explicit ManifestMetrics(ControllerMetrics& metrics);
+  ManifestMetrics(const ManifestMetrics&) = delete;
+  ManifestMetrics& operator=(const ManifestMetrics&) = delete;
+
+  // drover_manifest_files{state}: files by state (applied, unchanged, invalid, failed); states
+  // not given become 0.
+  void SetFiles(const std::map<std::string, int64_t>& counts);
+  // One sync of the folder ended with `result` (success, invalid, failed, unreadable) at
+  // `unix_seconds`; a success also sets the last-success timestamp.
+  void ObserveSync(std::string_view result, double unix_seconds);
+  // Jobs the sync stopped because their manifests were removed.
+  void AddPruned(int64_t count);
+
+ private:
+  prometheus::Family<prometheus::Gauge>& files_family_;
+  prometheus::Family<prometheus::Counter>& syncs_;
+  prometheus::Gauge& last_sync_;
+  prometheus::Gauge& last_success_;
+  prometheus::Counter& pruned_;
+  metrics_internal::StateGauge files_;
+  std::map<std::string, prometheus::Counter*, std::less<>> sync_children_;
+  std::mutex mutex_;
+};
+
 // The agent's metrics, served on `--metrics-listen` when enabled.
 class AgentMetrics {
  public:

@@ -198,6 +198,36 @@ Json Schemas() {
                       {"properties",
                        {{"assignments", {{"type", "array"}, {"items", {{"type", "object"}}}}},
                         {"index", {{"type", "integer"}}}}}};
+  s["ManifestSync"] = {
+      {"type", "object"},
+      {"description", "The --manifests folder's sync (docs/gitops.md)"},
+      {"properties",
+       {{"folder", {{"type", "string"}}},
+        {"applied_set", {{"type", "string"}}},
+        {"interval_seconds", {{"type", "number"}}},
+        {"sequence", {{"type", "integer"}, {"description", "syncs done since start"}}},
+        {"last_sync", {{"type", "string"}, {"nullable", true}}},
+        {"result",
+         {{"type", "string"}, {"enum", {"pending", "success", "invalid", "failed", "unreadable"}}}},
+        {"message", {{"type", "string"}}},
+        {"prune", {{"type", "string"}, {"description", "\"enabled\", or why it is skipped"}}},
+        {"files",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"path", {{"type", "string"}}},
+              {"state",
+               {{"type", "string"}, {"enum", {"applied", "unchanged", "invalid", "failed"}}}},
+              {"jobs", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+              {"errors", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+              {"warnings", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+              {"updated_at", {{"type", "string"}}}}}}}}},
+        {"pruned",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties", {{"job", {{"type", "string"}}}, {"at", {{"type", "string"}}}}}}}}}}}};
   return s;
 }
 
@@ -258,6 +288,11 @@ Json ApiServer::OpenApi() const {
     if (route.path_template == "/api/v1/jobs" && route.method == "PUT") {
       op["responses"]["201"] = {{"description", "created"}};
       op["responses"]["422"] = {{"description", "unchanged"},
+                                {"content", {{"application/json", {{"schema", Ref("Error")}}}}}};
+    }
+    if (route.path_template == "/api/v1/manifests") {
+      op["responses"]["200"]["content"] = {{"application/json", {{"schema", Ref("ManifestSync")}}}};
+      op["responses"]["404"] = {{"description", "the controller was started without --manifests"},
                                 {"content", {{"application/json", {{"schema", Ref("Error")}}}}}};
     }
     paths[route.path_template][method] = op;
