@@ -122,10 +122,7 @@ std::optional<int> CommandRun::Start(const std::vector<std::string>& args,
     return Usage("-n/--namespace needs a namespace");
   }
   Result<ClientConfig> config = ResolveClientConfig(args_.client);
-  if (!config.ok()) {
-    s_.err << "drover " << command_ << ": " << config.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!config.ok()) return Usage(config.status().message());
   client_ = std::make_unique<ApiClient>(std::move(config).value());
   return std::nullopt;
 }
