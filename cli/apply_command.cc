@@ -145,11 +145,12 @@ struct LoadedDocument {
   std::string ref;                      // "<namespace>/<name>", "" when it has no valid name
   bool valid = false;
 
-  // How the output names it: its job, else PATH[#DOC].
-  std::string Name() const {
-    if (!ref.empty()) return ref;
+  // Where it is: PATH[#DOC].
+  std::string Location() const {
     return doc_number > 0 ? path + "#" + std::to_string(doc_number) : path;
   }
+  // How the output names it: its job, else its location.
+  std::string Name() const { return ref.empty() ? Location() : ref; }
   const JobSpec& spec() const { return doc->checked.spec(); }
 };
 
@@ -186,7 +187,7 @@ std::vector<LoadedDocument> LoadDocuments(const std::vector<ManifestSource>& sou
       }
       loaded.valid = d.checked.ok();
       if (loaded.valid) {
-        auto [it, inserted] = first_definition.emplace(loaded.ref, loaded.Name());
+        auto [it, inserted] = first_definition.emplace(loaded.ref, loaded.Location());
         if (!inserted) {
           print({"spec.name", "job " + loaded.ref + " is also defined by " + it->second +
                                   "; a job may appear once"},
@@ -270,6 +271,10 @@ bool Prune(const ApiClient& client, const ApplyOptions& options,
     if (std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
       namespaces.push_back(ns);
     }
+  }
+  if (namespaces.empty()) {
+    s.err << "drover apply: --prune: no documents, so no namespace to prune in; nothing pruned\n";
+    return true;
   }
   const std::string suffix = options.dry_run ? " pruned (dry run)\n" : " pruned\n";
   bool ok = true;
@@ -363,10 +368,17 @@ int Apply(const ApplyOptions& options, const ClientConfig& config,
   bool ok = invalid == 0 && failed == 0;
   if (options.prune) {
     if (!ok) {
-      s.err << "drover apply: not pruning: " << invalid
-            << (invalid == 1 ? " document is" : " documents are") << " invalid and " << failed
-            << (failed == 1 ? " request" : " requests")
-            << " failed; a broken manifest must not stop running jobs\n";
+      std::string why;
+      if (invalid > 0) {
+        why = std::to_string(invalid) + (invalid == 1 ? " document is" : " documents are") +
+              " invalid";
+      }
+      if (failed > 0) {
+        why += std::string(why.empty() ? "" : " and ") + std::to_string(failed) +
+               (failed == 1 ? " request" : " requests") + " failed";
+      }
+      s.err << "drover apply: not pruning: " << why
+            << "; a broken manifest must not stop running jobs\n";
     } else if (!Prune(client, options, applied, s)) {
       ok = false;
     }

@@ -101,13 +101,14 @@ TEST(FormatWavePlan, ShowsCountsCanariesAndWavesCompactly) {
   EXPECT_EQ(cli::FormatWavePlan(Json()), "plan: no target nodes\n");
   Json plan = {{"target_nodes", {"n1", "n2", "n3", "n4", "n5"}},
                {"canary", {"n1"}},
-               {"waves", {{"n2", "n3"}, {"n4", "n5"}}}};
+               {"waves", Json::array({Json::array({"n2", "n3"}), Json::array({"n4", "n5"})})}};
   EXPECT_EQ(cli::FormatWavePlan(plan, "  "),
             "  plan: 5 target nodes, 1 canary, 2 waves\n"
             "    canary: n1\n"
             "    wave 1/2 (2): n2, n3\n"
             "    wave 2/2 (2): n4, n5\n");
-  Json big = {{"target_nodes", {"a", "b", "c", "d"}}, {"waves", {{"a", "b", "c", "d"}}}};
+  Json big = {{"target_nodes", {"a", "b", "c", "d"}},
+              {"waves", Json::array({Json::array({"a", "b", "c", "d"})})}};
   EXPECT_EQ(cli::FormatWavePlan(big, "", 2),
             "plan: 4 target nodes, 1 wave\n"
             "  wave 1/1 (4): a, b ... (2 more)\n");
@@ -335,6 +336,13 @@ TEST_F(ApplyCommand, PruneStopsOnlyTheRemovedJobsOfItsOwnSet) {
   ProcessResult back = Drover("apply -f " + folder);
   EXPECT_THAT(back.out, HasSubstr("default/web-b configured\n"));
   EXPECT_NE(State("web-b"), "stopped");
+
+  // an empty folder names no namespace: nothing is pruned, and it says so
+  std::filesystem::create_directories(Path("empty"));
+  ProcessResult empty = Drover("apply --prune --applyset fleet-jobs -f " + Path("empty"));
+  EXPECT_EQ(empty.exit_code, 0) << empty.out << empty.err;
+  EXPECT_THAT(empty.err, HasSubstr("nothing pruned"));
+  EXPECT_NE(State("web-a"), "stopped");
 }
 
 TEST_F(ApplyCommand, ABrokenFileIsReportedTheOthersStillApplyAndPruneRefuses) {
