@@ -23,7 +23,7 @@ namespace {
 
 constexpr const char* kApplyUsage =
     "Usage: drover apply -f FILE|DIR|- [-f ...] [--dry-run] [--force] [--prune]\n"
-    "                    [--applyset NAME]\n"
+    "                    [--applyset NAME] [--prune-namespace NS ...]\n"
     "\n"
     "Creates or updates the jobs of manifests (YAML or JSON, several documents per file\n"
     "separated by ---, folders read recursively in path order) and prints one line per document:\n"
@@ -33,8 +33,8 @@ constexpr const char* kApplyUsage =
     "\n"
     "Each job applied is recorded in an applied set: --applyset NAME, else the first -f path's\n"
     "base name without .yaml/.yml/.json, lowercased (\"stdin\" for -). --prune then stops the\n"
-    "running jobs of that set, in the namespaces the documents use, that the documents no longer\n"
-    "contain. See docs/apply.md.\n"
+    "running jobs of that set, in the namespaces the documents use (and --prune-namespace), that\n"
+    "the documents no longer contain. See docs/apply.md.\n"
     "\n"
     "Flags:\n"
     "  -f, --filename PATH  a file, a folder or - for standard input (repeatable)\n"
@@ -44,6 +44,8 @@ constexpr const char* kApplyUsage =
     "  --prune              after applying, stop the jobs of the applied set that the documents\n"
     "                       no longer contain (never when a document is invalid or a request\n"
     "                       failed)\n"
+    "  --prune-namespace NS also prune in this namespace, which the documents may no longer use\n"
+    "                       (repeatable)\n"
     "  --applyset NAME      the applied set, a label value (default: from the first -f path)\n"
     "%CLIENT%"
     "  -h, --help           show this help\n"
@@ -256,24 +258,29 @@ struct ApplyOptions {
   bool dry_run = false;
   bool force = false;
   bool prune = false;
+  std::vector<std::string> prune_namespaces;  // besides the documents' namespaces
   std::string applied_set;
 };
 
-// --prune: stops the jobs of the set that `documents` no longer hold, in their namespaces.
-// Returns false when a request failed.
+// --prune: stops the jobs of the set that `documents` no longer hold, in their namespaces and
+// the --prune-namespace ones. Returns false when a request failed.
 bool Prune(const ApiClient& client, const ApplyOptions& options,
            const std::vector<LoadedDocument>& documents, Streams s) {
   std::set<std::string> kept;
   std::vector<std::string> namespaces;
-  for (const LoadedDocument& d : documents) {
-    kept.insert(d.ref);
-    const std::string& ns = d.spec().namespace_;
+  auto add_namespace = [&](const std::string& ns) {
     if (std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
       namespaces.push_back(ns);
     }
+  };
+  for (const LoadedDocument& d : documents) {
+    kept.insert(d.ref);
+    add_namespace(d.spec().namespace_);
   }
+  for (const std::string& ns : options.prune_namespaces) add_namespace(ns);
   if (namespaces.empty()) {
-    s.err << "drover apply: --prune: no documents, so no namespace to prune in; nothing pruned\n";
+    s.err << "drover apply: --prune: no documents, so no namespace to prune in (see "
+             "--prune-namespace); nothing pruned\n";
     return true;
   }
   const std::string suffix = options.dry_run ? " pruned (dry run)\n" : " pruned\n";
@@ -406,6 +413,15 @@ int RunApply(const std::vector<std::string>& args, Streams s) {
       applyset = args[++*i];
     } else if (a.rfind("--applyset=", 0) == 0) {
       applyset = a.substr(11);
+    } else if (a == "--prune-namespace" || a.rfind("--prune-namespace=", 0) == 0) {
+      if (a == "--prune-namespace" && *i + 1 >= args.size()) {
+        return InvalidError("--prune-namespace needs a namespace");
+      }
+      std::string ns = a == "--prune-namespace" ? args[++*i] : a.substr(18);
+      if (!IsValidObjectName(ns, kMaxNamespaceLength)) {
+        return InvalidError("--prune-namespace \"" + ns + "\": not a namespace name");
+      }
+      options.prune_namespaces.push_back(std::move(ns));
     } else {
       return false;
     }
@@ -413,6 +429,10 @@ int RunApply(const std::vector<std::string>& args, Streams s) {
   };
   if (std::optional<int> done = ParseFlags("apply", args, usage, s, &flags, apply_flag)) {
     return *done;
+  }
+  if (!options.prune_namespaces.empty() && !options.prune) {
+    s.err << "drover apply: --prune-namespace needs --prune\n" << usage;
+    return kExitUsage;
   }
   if (applyset) {
     std::optional<std::string> bad = applyset->empty()

@@ -337,6 +337,17 @@ TEST_F(ApplyCommand, PruneStopsOnlyTheRemovedJobsOfItsOwnSet) {
   EXPECT_THAT(back.out, HasSubstr("default/web-b configured\n"));
   EXPECT_NE(State("web-b"), "stopped");
 
+  // the last job of a namespace removed: only --prune-namespace looks there
+  std::filesystem::remove(Path("Fleet-Jobs/edge/other.yml"));
+  ProcessResult scoped = Drover("apply --prune -f " + folder);
+  EXPECT_EQ(scoped.exit_code, 0) << scoped.out << scoped.err;
+  EXPECT_THAT(scoped.out, Not(HasSubstr("pruned")));
+  EXPECT_NE(State("edge-two", "edge"), "stopped");
+  ProcessResult widened = Drover("apply --prune --prune-namespace edge -f " + folder);
+  EXPECT_EQ(widened.exit_code, 0) << widened.out << widened.err;
+  EXPECT_THAT(widened.out, HasSubstr("edge/edge-two pruned\n"));
+  EXPECT_EQ(State("edge-two", "edge"), "stopped");
+
   // an empty folder names no namespace: nothing is pruned, and it says so
   std::filesystem::create_directories(Path("empty"));
   ProcessResult empty = Drover("apply --prune --applyset fleet-jobs -f " + Path("empty"));
@@ -433,6 +444,8 @@ TEST_F(ApplyCommand, UsageErrorsExitTwoAndHelpExitsZero) {
         std::string("apply --applyset 'Not A Label!' -f " + path),
         std::string("apply --applyset -f " + path), std::string("apply --server -f " + path),
         std::string("apply --server ftp://x -f " + path),
+        std::string("apply --prune-namespace edge -f " + path),
+        std::string("apply --prune --prune-namespace Bad! -f " + path),
         std::string("apply -f " + Path("missing.yaml")), std::string("diff"),
         std::string("diff --dry-run -f " + path), std::string("diff -f " + Path("missing"))}) {
     ProcessResult r = Drover(args);
