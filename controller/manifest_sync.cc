@@ -452,6 +452,10 @@ void ManifestSync::SyncOnce() {
     }
   }
 
+  std::set<std::string> stopped_members;  // a 200 for one of them means "started again"
+  for (const AppliedSetMember& m : input.members) {
+    if (m.stopped) stopped_members.insert(m.key);
+  }
   std::set<std::string> failures_now;
   bool request_failed = false;
   for (size_t i : plan.put) {
@@ -469,8 +473,10 @@ void ManifestSync::SyncOnce() {
       applied[f] = true;
       std::string version =
           answer.body.contains("version") ? answer.body["version"].dump() : std::string("?");
-      Log("info", (answer.status == 201 ? "created " : "configured ") + doc.key + " (version " +
-                      version + ") from " + place);
+      std::string what = answer.status == 201                ? "created "
+                         : stopped_members.contains(doc.key) ? "started again "
+                                                             : "configured ";
+      Log("info", what + doc.key + " (version " + version + ") from " + place);
     } else if (answer.status != 422) {
       std::string message = place + ": " + doc.key + ": " + AnswerMessage(answer);
       files[f].errors.push_back(message);

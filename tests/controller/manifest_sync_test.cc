@@ -146,6 +146,10 @@ std::unique_ptr<ControllerProcess> StartOn(const Folder& folder,
   return controller;
 }
 
+bool LogHas(const ControllerProcess& c, const std::string& text) {
+  return c.log().find(text) != std::string::npos;
+}
+
 int64_t Sequence(const ControllerProcess& c) {
   Json status = Manifests(c);
   return status.is_object() && status.contains("sequence") ? status["sequence"].get<int64_t>() : -1;
@@ -252,28 +256,36 @@ TEST(ManifestSync, AddingChangingAndRemovingFilesConvergesTheJobs) {
 
   // A changed file: a new version; the others untouched.
   folder.Write("a.yaml", UpdateJob("a", "two"));
-  ASSERT_TRUE(Eventually([&] { return Version(controller, "a") == 2; })) << controller.log();
-  EXPECT_EQ(FileState(controller, folder.PathOf("a.yaml")), "applied");
+  // (The status is published once the sync is done: wait for it, not just for the job.)
+  ASSERT_TRUE(Eventually([&] {
+    return Version(controller, "a") == 2 &&
+           FileState(controller, folder.PathOf("a.yaml")) == "applied";
+  })) << controller.log();
   EXPECT_EQ(Version(controller, "b"), 1);
   EXPECT_EQ(Version(controller, "c"), 1);
 
   // A removed file: its job is stopped (not purged), the others keep running.
   folder.Remove("b.yaml");
-  ASSERT_TRUE(Eventually([&] { return Stopped(controller, "b"); })) << controller.log();
+  ASSERT_TRUE(Eventually([&] { return Manifests(controller)["pruned"].size() == 1; }))
+      << controller.log();
+  EXPECT_TRUE(Stopped(controller, "b"));
   EXPECT_TRUE(Running(controller, "a"));
   EXPECT_TRUE(Running(controller, "c"));
   EXPECT_EQ(Version(controller, "a"), 2);
   Json status = Manifests(controller);
-  ASSERT_EQ(status["pruned"].size(), 1u) << status.dump(2);
   EXPECT_EQ(status["pruned"][0]["job"], "default/b");
   EXPECT_TRUE(FileOf(controller, folder.PathOf("b.yaml")).is_null());
   EXPECT_EQ(Metric(controller, "drover_manifest_pruned_total"), 1.0);
-  EXPECT_THAT(controller.log(),
-              HasSubstr("manifests: stopped default/b: its manifest was removed"));
+  EXPECT_TRUE(LogHas(controller, "manifests: stopped default/b: its manifest was removed"))
+      << controller.log();
 
   // Back again: the stopped job starts again at the same version.
   folder.Write("b.yaml", UpdateJob("b", "one"));
-  ASSERT_TRUE(Eventually([&] { return Running(controller, "b"); })) << controller.log();
+  ASSERT_TRUE(Eventually([&] {
+    return LogHas(controller,
+                  "manifests: started again default/b (version 1) from " + folder.PathOf("b.yaml"));
+  })) << controller.log();
+  EXPECT_TRUE(Running(controller, "b"));
   EXPECT_EQ(Version(controller, "b"), 1);
   EXPECT_EQ(Version(controller, "a"), 2);
 
@@ -339,7 +351,9 @@ TEST(ManifestSync, ABrokenFileIsReportedAndLeavesEveryOtherJobAlone) {
   folder.Write("a.yaml", UpdateJob("a", "two"));
   folder.Write("b.yaml", UpdateJob("b", "one"));
   ASSERT_TRUE(Eventually([&] { return Version(controller, "a") == 2; })) << controller.log();
-  ASSERT_TRUE(Eventually([&] { return Stopped(controller, "c"); })) << controller.log();
+  ASSERT_TRUE(Eventually([&] { return Manifests(controller)["pruned"].size() == 1; }))
+      << controller.log();
+  EXPECT_TRUE(Stopped(controller, "c"));
   EXPECT_EQ(Version(controller, "b"), 1);
   EXPECT_TRUE(Running(controller, "a"));
   EXPECT_TRUE(Running(controller, "b"));
