@@ -49,8 +49,8 @@ Json Rolling(const std::string& name, int max_parallel, const std::string& descr
 }
 
 // One controller and six simulated nodes for the suite; each test rolls out jobs of its own.
-// Version 2 of `bad` turns unhealthy; version 2 of `steer` and `chase` start slowly, so that
-// their rollouts can be caught mid-way.
+// Version 2 of `bad` and `stuck` turns unhealthy; version 2 of `steer` and `chase` start slowly, so
+// that their rollouts can be caught mid-way.
 class RolloutWatch : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -64,8 +64,9 @@ class RolloutWatch : public ::testing::Test {
     for (int i = 0; i < kNodes; ++i) {
       options.nodes.push_back({"node-" + std::to_string(i), {{"role", "edge"}}});
     }
-    for (const char* text : {"job=bad,version=2:unhealthy", "job=steer,version=2:slow,delay=2s",
-                             "job=chase,version=2:slow,delay=3s"}) {
+    for (const char* text :
+         {"job=bad,version=2:unhealthy", "job=stuck,version=2:unhealthy",
+          "job=steer,version=2:slow,delay=2s", "job=chase,version=2:slow,delay=3s"}) {
       Result<sim::BehaviourRule> rule = sim::ParseBehaviourRule(text);
       ASSERT_TRUE(rule.ok()) << rule.status().message();
       options.rules.push_back(*rule);
@@ -174,6 +175,21 @@ TEST_F(RolloutWatch, StatusWatchExitsOneWhenTheNewVersionTurnsUnhealthyAndRollsB
   EXPECT_THAT(r.out, HasSubstr("rolled_back: "));
   r = Run("rollout status bad --watch");
   EXPECT_EQ(r.exit_code, 1) << "a rollout that already ended is judged at once";
+}
+
+TEST_F(RolloutWatch, AHaltedRolloutExitsOneAndARollbackByHandIsWatchedToItsEnd) {
+  Json spec = Rolling("stuck", 34);
+  spec["rollout"]["no_auto_rollback"] = true;
+  Create(spec);
+  spec["description"] = "turns unhealthy, stays halted";
+  ASSERT_EQ(Put(spec), 200);
+  ProcessResult r = Run("rollout status stuck --watch --timeout 60s");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("drover rollout: the rollout of job default/stuck halted: "));
+  EXPECT_THAT(r.err, HasSubstr("drover rollout resume|rollback stuck"));
+  r = Run("rollout rollback stuck --watch --timeout 60s");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::EndsWith("job default/stuck rolled back to version 1\n"));
 }
 
 TEST_F(RolloutWatch, StatusWatchGivesUpAtTheTimeoutWithExitOne) {
