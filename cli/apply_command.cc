@@ -70,8 +70,6 @@ constexpr const char* kDiffUsage =
     "Exit status (as kubectl diff and diff(1)): 0 no differences, 1 differences found or a\n"
     "document invalid or a request failed, 2 usage error or unreadable path.\n";
 
-const Json& At(const Json& value, const char* key) { return JsonAt(value, key); }
-
 std::string Usage(const char* text) {
   std::string usage = text;
   usage.replace(usage.find("%CLIENT%"), 8, kClientFlagsHelp);
@@ -206,18 +204,16 @@ std::vector<LoadedDocument> LoadDocuments(const std::vector<ManifestSource>& sou
 // The field errors of a 400 answer, printed like local ones (with the document's positions).
 void PrintServerFieldErrors(const LoadedDocument& loaded, const ApiAnswer& answer,
                             std::ostream& err) {
-  const Json& details = At(At(answer.body, "error"), "details");
+  const Json& details = JsonAt(JsonAt(answer.body, "error"), "details");
   if (!details.is_array() || details.empty()) {
     err << loaded.Name() << ": " << answer.Message() << "\n";
     return;
   }
   for (const Json& d : details) {
     if (!d.is_object()) continue;
-    const std::string field = At(d, "field").is_string() ? At(d, "field").get<std::string>() : "";
-    const Json& message = At(d, "message");
+    const std::string field = JsonStringAt(d, "field");
     err << FormatManifestIssue(loaded.path, loaded.doc_number, PositionOf(*loaded.doc, field),
-                               field, message.is_string() ? message.get<std::string>() : "",
-                               /*warning=*/false)
+                               field, JsonStringAt(d, "message"), /*warning=*/false)
         << "\n";
   }
 }
@@ -226,13 +222,13 @@ std::string JobPath(const JobSpec& spec) {
   return "/api/v1/jobs/" + UrlEncode(spec.name) + "?namespace=" + UrlEncode(spec.namespace_);
 }
 
-// Flags, config and sources: what both commands do before their first request. Returns the
-// exit code when the command is over already (help or a usage error).
 struct Prepared {
   std::optional<ClientConfig> config;
   std::vector<ManifestSource> sources;
 };
 
+// The config and the sources: what both commands need before their first request. Returns the
+// exit code when the command is over already (a usage error or an unreadable path).
 std::optional<int> Prepare(const char* command, const ManifestFlags& flags,
                            const std::string& usage, Streams s, Prepared* prepared) {
   if (flags.paths.empty()) {
@@ -293,7 +289,7 @@ bool Prune(const ApiClient& client, const ApplyOptions& options,
       return false;
     }
     for (const std::string& ref :
-         PruneCandidates(At(list.body, "items"), options.applied_set, kept)) {
+         PruneCandidates(JsonAt(list.body, "items"), options.applied_set, kept)) {
       if (!options.dry_run) {
         const std::string name = ref.substr(ref.find('/') + 1);
         ApiAnswer stop = client.Call(
@@ -317,9 +313,9 @@ void PrintApplied(const LoadedDocument& d, ApplyOutcome outcome, const ApplyOpti
   out << d.Name() << " " << ApplyOutcomeName(outcome) << (options.dry_run ? " (dry run)" : "")
       << "\n";
   if (!options.dry_run || outcome == ApplyOutcome::kInvalid) return;
-  const Json& diff = At(dry_run_answer, "diff");
-  if (diff.is_string()) out << LabelDiff(diff.get<std::string>(), d.ref);
-  if (outcome != ApplyOutcome::kUnchanged) out << FormatWavePlan(At(dry_run_answer, "plan"), "  ");
+  out << LabelDiff(JsonStringAt(dry_run_answer, "diff"), d.ref);
+  if (outcome != ApplyOutcome::kUnchanged)
+    out << FormatWavePlan(JsonAt(dry_run_answer, "plan"), "  ");
 }
 
 int Apply(const ApplyOptions& options, const ClientConfig& config,
@@ -344,9 +340,9 @@ int Apply(const ApplyOptions& options, const ClientConfig& config,
     ApplyOutcome outcome = OutcomeOfPut(answer.status, answer.body);
     if (options.dry_run && answer.status == 200) {
       bool stopped = false;
-      if (At(answer.body, "changed") == Json(false)) {
+      if (JsonAt(answer.body, "changed") == Json(false)) {
         ApiAnswer job = client.Get(JobPath(d.spec()));
-        stopped = At(At(At(job.body, "job"), "status"), "state") == Json("stopped");
+        stopped = JsonAt(JsonAt(JsonAt(job.body, "job"), "status"), "state") == Json("stopped");
       }
       outcome = OutcomeOfDryRun(answer.body, stopped);
     }
@@ -484,12 +480,12 @@ int RunDiff(const std::vector<std::string>& args, Streams s) {
       problems = true;
       continue;
     }
-    if (!answer.ok() || !At(answer.body, "diff").is_string()) {
+    if (!answer.ok() || !JsonAt(answer.body, "diff").is_string()) {
       s.err << "drover diff: " << d.Name() << ": " << answer.Message() << "\n";
       problems = true;
       continue;
     }
-    const std::string diff = At(answer.body, "diff").get<std::string>();
+    const std::string diff = JsonStringAt(answer.body, "diff");
     if (diff.empty()) continue;
     differences = true;
     s.out << LabelDiff(diff, d.ref);

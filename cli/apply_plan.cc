@@ -104,6 +104,11 @@ const Json& JsonAt(const Json& value, const char* key) {
   return it == value.end() ? kNull : *it;
 }
 
+std::string JsonStringAt(const Json& value, const char* key) {
+  const Json& at = JsonAt(value, key);
+  return at.is_string() ? at.get<std::string>() : std::string();
+}
+
 ApplyOutcome OutcomeOfPut(int status, const Json& body) {
   if (status == 201) return ApplyOutcome::kCreated;
   if (status == 200) return ApplyOutcome::kConfigured;

@@ -14,12 +14,14 @@ namespace drover::cli {
 
 // value[key] when `value` is an object holding it, else null: answers are read without throwing.
 const nlohmann::json& JsonAt(const nlohmann::json& value, const char* key);
+// value[key] when it is a string, else "".
+std::string JsonStringAt(const nlohmann::json& value, const char* key);
 
 // The applied set when --applyset is not given, from the first -f path: "stdin" for "-", else
 // the last component of the (lexically normalised) path, lowercased, with a trailing
-// .yaml/.yml/.json removed, and reduced to a label value (other characters become '-', runs of '-' collapse,
-// non-alphanumerics trimmed from both ends, at most 63 characters); "manifests" when nothing is
-// left (e.g. "/"). Give it an absolute path so that "." names the folder.
+// .yaml/.yml/.json removed, and reduced to a label value (other characters become '-', runs of '-'
+// collapse, non-alphanumerics trimmed from both ends, at most 63 characters); "manifests" when
+// nothing is left (e.g. "/"). Give it an absolute path so that "." names the folder.
 std::string AppliedSetName(std::string_view path);
 
 // What PUT /api/v1/jobs answered for one document.
