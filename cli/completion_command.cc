@@ -40,10 +40,10 @@ _drover_flags() {
     delete) echo "-n --namespace --purge $client" ;;
     nodes) echo "$client" ;;
     logs) echo "-n --namespace --node --tail -f --follow --server --token --help" ;;
-    apply) echo "-f --filename --dry-run --force --prune --applyset $client" ;;
+    apply) echo "-f --filename --dry-run --force --prune --prune-namespace --applyset $client" ;;
     diff) echo "-f --filename $client" ;;
     validate) echo "-f --filename -q --help" ;;
-    controller) echo "--listen --data-dir --store --auth-token-file --tls-cert --tls-key --heartbeat-interval --node-lost-after --manifests --max-body-bytes --history-limit --http-threads --workers --resync --log-format --log-level --help" ;;
+    controller) echo "--listen --data-dir --store --auth-token-file --tls-cert --tls-key --heartbeat-interval --node-lost-after --manifests --manifests-interval --max-body-bytes --history-limit --http-threads --workers --resync --log-format --log-level --help" ;;
     agent) echo "--server --node-id --name --label --data-dir --token --max-executions --pipeline-engine --allow-commands --config-root --read-root --allow-listen --metrics-listen --stop-grace --help" ;;
     dev) echo "--nodes --listen --data-dir --heartbeat-interval --help" ;;
     sim) echo "--server --token --nodes --id-prefix --label --label-values --behaviour --offline --heartbeat-interval --health-interval --one-shot-time --connections --long-poll --max-long-polls --duration --report-every --help" ;;
@@ -57,9 +57,9 @@ _drover_takes_value() {
   case "$2" in
     -f) [[ $1 == apply || $1 == diff || $1 == validate || $1 == blobl ]] ;;
     -o|--output|-n|--namespace|-l|--selector|--state|--job|--version|--node|--events|--timeout|\
-    --to-version|--tail|--server|--token|--profile|--filename|--applyset|--listen|--data-dir|\
+    --to-version|--tail|--server|--token|--profile|--filename|--applyset|--prune-namespace|--listen|--data-dir|\
     --store|--auth-token-file|--tls-cert|--tls-key|--heartbeat-interval|--node-lost-after|\
-    --manifests|--max-body-bytes|--history-limit|--http-threads|--workers|--resync|--log-format|\
+    --manifests|--manifests-interval|--max-body-bytes|--history-limit|--http-threads|--workers|--resync|--log-format|\
     --log-level|--node-id|--name|--label|--max-executions|--pipeline-engine|--config-root|\
     --read-root|--metrics-listen|--stop-grace|--nodes|--id-prefix|--label-values|--behaviour|\
     --offline|--health-interval|--one-shot-time|--connections|--max-long-polls|--duration|\
