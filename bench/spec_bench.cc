@@ -26,7 +26,7 @@ std::string SeedRequestText() {
   if (start == std::string::npos) {
     // CI always has ../shared; fall back to the copy in the examples.
     return ReadFile(std::string(DROVER_SOURCE_DIR) +
-                    "/manifests/examples/seed-log-processor.request.json");
+                    "/manifests/seed/seed-log-processor.request.json");
   }
   return seed.substr(start + 1);
 }

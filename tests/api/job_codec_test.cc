@@ -78,9 +78,9 @@ TEST(SeedExample, RoundTripsJsonModelYamlModelJson) {
 
 TEST(SeedExample, ExampleManifestsMatchTheSeed) {
   CheckedRequest seed = CheckPutJobRequest(SeedRequest());
-  for (const char* file :
-       {"seed-log-processor.yaml", "seed-log-processor.json", "seed-log-processor.request.json"}) {
-    std::string text = ReadFile(std::string(DROVER_SOURCE_DIR) + "/manifests/examples/" + file);
+  for (const char* file : {"examples/seed-log-processor.yaml", "seed/seed-log-processor.json",
+                           "seed/seed-log-processor.request.json"}) {
+    std::string text = ReadFile(std::string(DROVER_SOURCE_DIR) + "/manifests/" + file);
     Result<std::vector<Document>> docs = ParseYaml(text);  // YAML reads JSON too
     ASSERT_TRUE(docs.ok()) << file << ": " << docs.status().message();
     CheckedRequest c = CheckPutJobRequest((*docs)[0].value);
