@@ -13,6 +13,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev            # tests
   libbenchmark-dev                     # bench/
   python3                              # conformance checks and test helpers
+  etcd-server etcd-client              # the etcd store backend's tests (a real etcd on loopback)
+  prometheus                           # promtool and a real Prometheus for the metrics tests
 )
 
 missing=()
