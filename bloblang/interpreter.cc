@@ -611,27 +611,52 @@ bool ReadsOnlyTheWorld(const Node& n) {
 // The fast path's buffers, one set per thread, reused from message to message.
 struct FastScratch {
   JsonObjectRewriter rewriter;
-  std::string members;  // the members the fields set, one after the other
+  // The members the fields set, one after the other, in members[0, members_size): the string
+  // only grows (writing a member fills nothing first), and has kMemberSlack bytes to spare
+  // after the last member, which the rewriter may read.
+  std::string members;
+  size_t members_size = 0;
+  std::string evaluated;  // a kEval field's member
   // For each key: where its member starts and ends in `members`, or kUntouched / kRemoved.
   std::vector<std::pair<int64_t, size_t>> spans;
   std::vector<FieldEdit> edits;
+  std::string content;  // ApplyInPlace: the new content, then swapped with the message's
 };
 constexpr int64_t kUntouched = -1;
 constexpr int64_t kRemoved = -2;
+
+FastScratch& TheFastScratch() {
+  thread_local FastScratch scratch;
+  return scratch;
+}
+
+// Room for `n` more bytes at the end of scratch.members.
+inline char* MemberRoom(FastScratch& scratch, size_t n) {
+  size_t need = scratch.members_size + n + JsonObjectRewriter::kMemberSlack;
+  if (scratch.members.size() < need) [[unlikely]] {
+    scratch.members.resize(std::max(need, 2 * scratch.members.size()));
+  }
+  return scratch.members.data() + scratch.members_size;
+}
+
+inline void AppendMember(FastScratch& scratch, std::string_view a, std::string_view b) {
+  char* at = MemberRoom(scratch, a.size() + b.size());
+  std::memcpy(at, a.data(), a.size());
+  std::memcpy(at + a.size(), b.data(), b.size());
+  scratch.members_size += a.size() + b.size();
+}
 
 // Evaluates the fields of `plan` into scratch.members and scratch.spans. `context` is for kEval
 // fields (null when there are none). False when one fails.
 bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* context,
                     FastScratch& scratch) {
-  std::string& members = scratch.members;
-  members.clear();
+  scratch.members_size = 0;
   scratch.spans.assign(plan.keys.size(), {kUntouched, 0});
   for (const FastField& f : plan.fields) {
-    int64_t start = static_cast<int64_t>(members.size());
+    int64_t start = static_cast<int64_t>(scratch.members_size);
     switch (f.kind) {
       case FastField::Kind::kJson:
-        members.append(plan.key_members[f.key]);
-        members.append(f.json);
+        AppendMember(scratch, plan.key_members[f.key], f.json);
         break;
       case FastField::Kind::kDelete:
         start = kRemoved;
@@ -639,15 +664,14 @@ bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* conte
       case FastField::Kind::kNow: {
         const std::string& key = plan.key_members[f.key];
         int64_t now = env.NowUnixNanos();
-        size_t at = members.size();
-        members.resize(at + key.size() + kRfc3339NanoMax + 2);
-        char* w = members.data() + at;
+        char* at = MemberRoom(scratch, key.size() + kRfc3339NanoMax + 2);
+        char* w = at;
         std::memcpy(w, key.data(), key.size());
         w += key.size();
         *w++ = '"';
         w = WriteRfc3339Nano(now, w);
         *w++ = '"';
-        members.resize(static_cast<size_t>(w - members.data()));
+        scratch.members_size += static_cast<size_t>(w - at);
         break;
       }
       case FastField::Kind::kEval: {
@@ -658,13 +682,15 @@ bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* conte
           start = kRemoved;
           break;
         }
-        members.append(plan.key_members[f.key]);
+        std::string& member = scratch.evaluated;
+        member.clear();
         std::string bad;
-        if (!AppendJson(v.get(), JsonStyle{}, &members, &bad)) return false;
+        if (!AppendJson(v.get(), JsonStyle{}, &member, &bad)) return false;
+        AppendMember(scratch, plan.key_members[f.key], member);
         break;
       }
     }
-    scratch.spans[f.key] = {start, members.size()};
+    scratch.spans[f.key] = {start, scratch.members_size};
   }
   return true;
 }
@@ -672,8 +698,7 @@ bool EvaluateFields(const FastPlan& plan, const Environment& env, Context* conte
 // Writes the output of `input` into *content by the fast path. False, having written nothing
 // the caller may use and called nothing but the Environment, when the general path must run.
 bool RunFast(const FastPlan& plan, const Message& input, const Environment& env,
-             std::string* content) {
-  thread_local FastScratch scratch;
+             FastScratch& scratch, std::string* content) {
   if (input.content.empty() || !scratch.rewriter.Scan(input.content)) return false;
   if (plan.evaluates) {
     Context context(input, env, 0);
@@ -683,18 +708,28 @@ bool RunFast(const FastPlan& plan, const Message& input, const Environment& env,
   }
   std::vector<FieldEdit>& edits = scratch.edits;
   edits.clear();
+  const char* members = scratch.members.data();
   for (size_t k = 0; k < plan.keys.size(); ++k) {
     auto [start, end] = scratch.spans[k];
     if (start == kUntouched) continue;
     std::string_view member;
     if (start != kRemoved) {
-      member = std::string_view(scratch.members)
-                   .substr(static_cast<size_t>(start), end - static_cast<size_t>(start));
+      member = std::string_view(members + start, end - static_cast<size_t>(start));
     }
     edits.push_back(FieldEdit{plan.keys[k], member});
   }
-  content->clear();  // (its capacity stays: the engine hands back the previous content's)
+  // (*content's capacity stays: the engine hands back the previous content's.)
   return scratch.rewriter.Write(edits, content);
+}
+
+// RunFast with its exceptions taken as a refusal: the general path then reports them.
+bool TryFast(const FastPlan& plan, const Message& input, const Environment& env,
+             FastScratch& scratch, std::string* content) {
+  try {
+    return RunFast(plan, input, env, scratch, content);
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 // ---- running a program ----------------------------------------------------------------------
@@ -712,13 +747,7 @@ struct RunOutput {
 Outcome Run(const Program& program, const Message& input, const Environment& env, bool allow_fast,
             RunOutput* out) {
   if (allow_fast && program.fast) {
-    bool done = false;
-    try {
-      done = RunFast(*program.fast, input, env, out->content);
-    } catch (const std::exception&) {
-      done = false;  // the general path below reports it
-    }
-    if (done) {
+    if (TryFast(*program.fast, input, env, TheFastScratch(), out->content)) {
       out->content_set = true;
       out->fast = true;
       return Outcome::kMessage;
@@ -845,15 +874,19 @@ MappingResult Mapping::Apply(const Message& input, const Environment& env) const
 }
 
 Outcome Mapping::ApplyInPlace(Message& message, const Environment& env, std::string* error) const {
-  // The new content is written here, then swapped with the message's: this buffer then holds
-  // the old content's, ready for the next message.
-  thread_local std::string buffer;
+  // The new content is written into the scratch's, then swapped with the message's: the
+  // scratch then holds the old content's buffer, ready for the next message.
+  FastScratch& scratch = TheFastScratch();
+  if (program_->fast && TryFast(*program_->fast, message, env, scratch, &scratch.content)) {
+    message.content.swap(scratch.content);
+    return Outcome::kMessage;
+  }
   RunOutput out;
-  out.content = &buffer;
-  Outcome outcome = Run(*program_, message, env, /*allow_fast=*/true, &out);
+  out.content = &scratch.content;
+  Outcome outcome = Run(*program_, message, env, /*allow_fast=*/false, &out);
   switch (outcome) {
     case Outcome::kMessage:
-      if (out.content_set) message.content.swap(buffer);
+      if (out.content_set) message.content.swap(scratch.content);
       if (out.metadata_set) message.metadata = std::move(out.metadata);
       break;
     case Outcome::kError:

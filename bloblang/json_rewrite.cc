@@ -262,7 +262,7 @@ inline void CopyBytes(char* to, const char* from, size_t n) {
 }
 
 // Writes into a buffer known to be large enough, with kSlack bytes to spare after the end.
-constexpr size_t kSlack = 32;
+constexpr size_t kSlack = 64;
 struct RawSink {
   char* at;
   const char* text_end;  // the end of the text that Text() copies from
@@ -273,8 +273,8 @@ struct RawSink {
   // Bytes of the text: a short span is copied with the 32 bytes from its start when the text
   // has them, whatever its length (the bytes past it are overwritten next, or are slack).
   void Text(const char* p, size_t n) {
-    if (n <= kSlack && text_end - p >= static_cast<ptrdiff_t>(kSlack)) {
-      std::memcpy(at, p, kSlack);
+    if (n <= 32 && text_end - p >= 32) {
+      std::memcpy(at, p, 32);
     } else {
       CopyBytes(at, p, n);
     }
@@ -321,6 +321,7 @@ bool JsonObjectRewriter::Scan(std::string_view text) {
   decoded_count_ = 0;
   members_size_ = 0;
   top_members_ = 0;
+  adjacent_ = true;
   if (text.size() >= std::numeric_limits<uint32_t>::max()) return false;
   // A very large text's buffers are not kept for the small ones that follow.
   if (tape_.size() > (1u << 16)) std::vector<Token>().swap(tape_);
@@ -331,7 +332,7 @@ bool JsonObjectRewriter::Scan(std::string_view text) {
   bool compact = true;
   const char* p = SkipSpace(base_, end_, &compact);
   if (p >= end_ || *p != '{') return false;
-  p = ScanContainer(p, 1);
+  p = ScanTop(p);
   if (p == nullptr) return false;
   top_members_ = members_size_;
   p = SkipSpace(p, end_, &compact);
@@ -461,12 +462,6 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
       if (object && (value_flags & key_flags & kVerbatim) && value_begin == key_end + 1) {
         tape_[key].flags |= kCopies;
       }
-      if (index == 0) {  // the top-level object's members are kept as they are read
-        if (members_size_ == members_.size()) GrowMembers(members_size_ + 1);
-        members_[members_size_] =
-            Member(tape_[key], key, tape_[key + 1], static_cast<uint32_t>(members_size_));
-        ++members_size_;
-      }
       p = SkipSpace(p, end_, &compact);
       if (p >= end_) return nullptr;
       if (*p == close) {
@@ -484,6 +479,100 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
   t.kind = object ? Kind::kObject : Kind::kArray;
   t.flags = static_cast<uint16_t>((compact && verbatim && sorted ? kVerbatim : 0) |
                                   (sorted ? kSorted : 0));
+  return p;
+}
+
+// ScanContainer's work for the top-level object, which every text has: the same tokens and
+// checks, with its members recorded as they are read, and without what only a nested object
+// needs (whether it is written exactly as the encoder would write it: the top-level object is
+// always written again from its members).
+const char* JsonObjectRewriter::ScanTop(const char* p) {
+  Add();  // tape_[0]: the object, filled in at the end
+  const char* begin = p;
+  bool sorted = true;
+  bool ignored = true;
+  p = SkipSpace(p + 1, end_, &ignored);
+  if (p >= end_) return nullptr;
+  if (*p == '}') {
+    ++p;
+  } else {
+    uint64_t previous_prefix = 0;
+    uint32_t previous_key = 0;
+    // Whether each member starts right after the comma that ends the one before.
+    bool adjacent = true;
+    uint32_t previous_end = static_cast<uint32_t>(p - base_) - 1;
+    while (true) {
+      // The key.
+      if (*p != '"') return nullptr;
+      const uint32_t key = count_;
+      const uint32_t key_begin = static_cast<uint32_t>(p - base_);
+      uint16_t key_flags = 0;
+      const char* key_end = ScanString<kVerbatim, kPlain>(p + 1, base_, end_, &key_flags);
+      if (key_end == nullptr) return nullptr;
+      Token& key_token = AddScalar(p, key_end, Kind::kString, key_flags);
+      uint64_t prefix = 0;
+      if (key_flags & kPlain) [[likely]] {
+        prefix = key_token.prefix = PrefixOf(p + 1, static_cast<size_t>(key_end - p - 2), end_);
+      } else {
+        if (!DecodeKey(key_token)) return nullptr;
+        prefix = key_token.prefix;
+      }
+      if (previous_key != 0 && sorted) {
+        sorted = previous_prefix != prefix ? previous_prefix < prefix
+                                           : KeyOf(tape_[previous_key]) < KeyOf(tape_[key]);
+      }
+      previous_key = key;
+      previous_prefix = prefix;
+      // The colon.
+      p = key_end;
+      if (p < end_ && *p == ':') [[likely]] {
+        ++p;
+      } else {
+        p = SkipSpace(p, end_, &ignored);
+        if (p >= end_ || *p != ':') return nullptr;
+        ++p;
+      }
+      // The value.
+      p = SkipSpace(p, end_, &ignored);
+      const char* value_begin = p;
+      uint16_t value_flags = 0;
+      p = ScanValue(p, 1, &value_flags);
+      if (p == nullptr) return nullptr;
+      // (The top-level object's members say whether they are copied; its keys' tokens do not.)
+      const uint32_t copies =
+          (value_flags & key_flags & kVerbatim) && value_begin == key_end + 1 ? 1 : 0;
+      adjacent = adjacent && key_begin == previous_end + 1;
+      previous_end = static_cast<uint32_t>(p - base_);
+      if (members_size_ == members_.size()) [[unlikely]] {
+        GrowMembers(members_size_ + 1);
+      }
+      members_[members_size_] = Member(prefix, key, key_begin, static_cast<uint32_t>(p - base_),
+                                       copies, static_cast<uint32_t>(members_size_));
+      ++members_size_;
+      // A comma and the next member, or the end.
+      if (p < end_ && *p == ',') [[likely]] {
+        ++p;
+      } else {
+        p = SkipSpace(p, end_, &ignored);
+        if (p >= end_) return nullptr;
+        if (*p == '}') {
+          ++p;
+          adjacent_ = adjacent;
+          break;
+        }
+        if (*p != ',') return nullptr;
+        ++p;
+      }
+      p = SkipSpace(p, end_, &ignored);
+      if (p >= end_) return nullptr;
+    }
+  }
+  Token& t = tape_[0];
+  t.begin = static_cast<uint32_t>(begin - base_);
+  t.end = static_cast<uint32_t>(p - base_);
+  t.next = count_;
+  t.kind = Kind::kObject;
+  t.flags = sorted ? kSorted : 0;
   return p;
 }
 
@@ -635,7 +724,10 @@ bool JsonObjectRewriter::Merge(size_t start, std::span<const FieldEdit> edits, S
           stop = members_[k++].end;
         }
         sink.Text(base_ + m.begin, stop - m.begin);
-        if (record) layout_.steps.push_back(Step{m.index, last});
+        if (record) {
+          layout_.steps.push_back(Step{m.index, last});
+          layout_.runs = layout_.runs || last != m.index;
+        }
       } else {
         if (!WriteMember(m, sink.out)) return false;
       }
@@ -666,46 +758,83 @@ bool JsonObjectRewriter::LayoutServes(size_t start, std::span<const FieldEdit> e
   return true;
 }
 
+namespace {
+
+// Whether two keys are the same, without a call for the usual short key.
+inline bool SameKey(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.size() >= 8 && a.size() <= 16) {
+    uint64_t a1, a2, b1, b2;
+    std::memcpy(&a1, a.data(), 8);
+    std::memcpy(&a2, a.data() + a.size() - 8, 8);
+    std::memcpy(&b1, b.data(), 8);
+    std::memcpy(&b2, b.data() + b.size() - 8, 8);
+    return ((a1 ^ b1) | (a2 ^ b2)) == 0;
+  }
+  return a == b;
+}
+
+// Copies the `n` bytes at `from` to `to`, which has kSlack bytes to spare after them; `limit`
+// bounds what may be read after `from`. A short copy moves 32 or 64 bytes whatever `n`.
+inline void CopyRun(char* to, const char* from, size_t n, const char* limit) {
+  static_assert(kSlack >= 64);
+  if (n <= 32 && limit - from >= 32) {
+    std::memcpy(to, from, 32);
+  } else if (n <= 64 && limit - from >= 64) {
+    std::memcpy(to, from, 64);
+  } else {
+    CopyBytes(to, from, n);
+  }
+}
+
+}  // namespace
+
 bool JsonObjectRewriter::WriteByLayout(std::span<const FieldEdit> edits, std::string* out) {
   const Layout& layout = layout_;
-  if (!layout.valid || layout.prefixes.size() != top_members_ ||
-      layout.edit_keys.size() != edits.size()) {
+  const size_t count = top_members_;
+  if (!layout.valid || layout.prefixes.size() != count || layout.edits.size() != edits.size() ||
+      (layout.runs && !adjacent_)) {
     return false;
   }
   const Member* m = members_.data();  // in text order: not sorted yet
-  size_t same = 0;
-  for (size_t i = 0; i < top_members_; ++i) {
-    same += (m[i].prefix == layout.prefixes[i]) & (m[i].copies != 0);
-  }
-  if (same != top_members_) return false;
-  size_t size = static_cast<size_t>(end_ - base_) + layout.steps.size() + 2 + kSlack;
+  const uint64_t* prefixes = layout.prefixes.data();
+  uint64_t differ = 0;
+  for (size_t i = 0; i < count; ++i) differ |= (m[i].prefix ^ prefixes[i]) | (m[i].copies ^ 1);
+  if (differ != 0) return false;
+  size_t size = static_cast<size_t>(end_ - base_) + layout.steps.size() + 2;
   for (size_t e = 0; e < edits.size(); ++e) {
-    if (edits[e].key != layout.edit_keys[e] || edits[e].member.empty() != layout.edit_removes[e]) {
-      return false;
-    }
+    const LayoutEdit& edit = layout.edits[e];
+    if (edits[e].member.empty() != edit.removes || !SameKey(edits[e].key, edit.key)) return false;
     size += edits[e].member.size();
   }
-  size_t old_size = out->size();
-  out->resize(old_size + size);
-  RawSink sink{out->data() + old_size, end_};
-  sink.Char('{');
-  for (size_t i = 0; i < layout.steps.size(); ++i) {
-    const Step& step = layout.steps[i];
-    if (i != 0) sink.Char(',');
+  out->resize(size + kSlack);
+  char* const start = out->data();
+  char* at = start;
+  const char* const base = base_;
+  const char* const limit = end_;
+  *at++ = '{';
+  for (const Step& step : layout.steps) {
     if (step.first == kEditStep) {
-      sink.Bytes(edits[step.last].member.data(), edits[step.last].member.size());
-      continue;
-    }
-    for (uint32_t j = step.first; j < step.last; ++j) {
-      if (m[j + 1].begin != m[j].end + 1) {  // not next to each other in this text
-        out->resize(old_size);
-        return false;
+      // The member has kMemberSlack bytes after it (FieldEdit).
+      const std::string_view member = edits[step.last].member;
+      static_assert(kMemberSlack >= 64);
+      if (member.size() <= 64) {
+        std::memcpy(at, member.data(), 64);
+      } else {
+        std::memcpy(at, member.data(), member.size());
       }
+      at += member.size();
+    } else {
+      const char* from = base + m[step.first].begin;
+      const size_t n = m[step.last].end - m[step.first].begin;
+      CopyRun(at, from, n, limit);
+      at += n;
     }
-    sink.Text(base_ + m[step.first].begin, m[step.last].end - m[step.first].begin);
+    *at++ = ',';
   }
-  sink.Char('}');
-  out->resize(static_cast<size_t>(sink.at - out->data()));
+  if (at - start > 1) --at;  // the last comma
+  *at++ = '}';
+  out->resize(static_cast<size_t>(at - start));
   return true;
 }
 
@@ -723,13 +852,14 @@ bool JsonObjectRewriter::Write(std::span<const FieldEdit> edits, std::string* ou
   }
   layout_.valid = false;
   if (!in_place) {
+    out->clear();
     StringSink sink{out};
     return Merge(start, edits, sink, /*record=*/false);
   }
-  size_t old_size = out->size();
-  out->resize(old_size + size + kSlack);
-  RawSink sink{out->data() + old_size, end_};
+  out->resize(size + kSlack);
+  RawSink sink{out->data(), end_};
   layout_.steps.clear();
+  layout_.runs = false;
   Merge(start, edits, sink, /*record=*/true);
   out->resize(static_cast<size_t>(sink.at - out->data()));
   if (LayoutServes(start, edits)) {
@@ -737,11 +867,10 @@ bool JsonObjectRewriter::Write(std::span<const FieldEdit> edits, std::string* ou
     for (size_t k = start; k < members_size_; ++k) {
       layout_.prefixes[members_[k].index] = members_[k].prefix;
     }
-    layout_.edit_keys.assign(edits.size(), std::string());
-    layout_.edit_removes.assign(edits.size(), false);
+    layout_.edits.resize(edits.size());
     for (size_t e = 0; e < edits.size(); ++e) {
-      layout_.edit_keys[e] = edits[e].key;
-      layout_.edit_removes[e] = edits[e].member.empty();
+      layout_.edits[e].key = edits[e].key;
+      layout_.edits[e].removes = edits[e].member.empty();
     }
     layout_.valid = true;
   }

@@ -22,8 +22,10 @@ namespace drover::bloblang {
 
 // A top-level member to set or remove.
 struct FieldEdit {
-  std::string_view key;     // the key as decoded
-  std::string_view member;  // `"key":value` as the encoder writes it; empty: remove the key
+  std::string_view key;  // the key as decoded
+  // `"key":value` as the encoder writes it, followed in memory by at least
+  // JsonObjectRewriter::kMemberSlack bytes that may be read; empty: remove the key.
+  std::string_view member;
 };
 
 // Holds the scan of one text between Scan and Write; reused from message to message, so that a
@@ -33,10 +35,14 @@ class JsonObjectRewriter {
   // Reads `text`. False when it is not a JSON object that this rewriter handles.
   bool Scan(std::string_view text);
 
-  // After a successful Scan: appends the object of the scanned text with `edits` (sorted by key,
-  // keys unique) applied, as AppendJson writes it. False when the value cannot be written (a
-  // number beyond a double, which AppendJson refuses as an infinity); `out` is then unspecified.
+  // After a successful Scan: sets *out to the object of the scanned text with `edits` (sorted
+  // by key, keys unique) applied, as AppendJson writes it. False when the value cannot be
+  // written (a number beyond a double, which AppendJson refuses as an infinity); `out` is then
+  // unspecified.
   bool Write(std::span<const FieldEdit> edits, std::string* out);
+
+  // The bytes readable after each FieldEdit::member (copied 64 at a time).
+  static constexpr size_t kMemberSlack = 64;
 
  private:
   enum class Kind : uint16_t { kObject, kArray, kString, kNumber, kLiteral };
@@ -63,13 +69,21 @@ class JsonObjectRewriter {
           key(key_index),
           begin(key.begin),
           end(value.end),
-          copies(key.flags & kCopies),
+          copies((key.flags & kCopies) != 0 ? 1 : 0),
+          index(position) {}
+    Member(uint64_t key_prefix, uint32_t key_index, uint32_t text_begin, uint32_t text_end,
+           uint32_t copied, uint32_t position)
+        : prefix(key_prefix),
+          key(key_index),
+          begin(text_begin),
+          end(text_end),
+          copies(copied),
           index(position) {}
     uint64_t prefix;  // of the key: orders most keys without looking further
     uint32_t key;     // tape index; the value's is the next
     uint32_t begin;   // the member's text, from its key to the end of its value
     uint32_t end;
-    uint32_t copies;  // non-zero: the text is written as it stands
+    uint32_t copies;  // 1: the text is written as it stands; 0: not
     uint32_t index;   // its place among its object's members in the text
   };
   // The output of the last top-level object written in place (every member copied as it
@@ -82,11 +96,15 @@ class JsonObjectRewriter {
     uint32_t last;
   };
   static constexpr uint32_t kEditStep = ~uint32_t{0};
+  struct LayoutEdit {
+    std::string key;
+    bool removes = false;
+  };
   struct Layout {
     bool valid = false;
+    bool runs = false;               // some step is a run of more than one member
     std::vector<uint64_t> prefixes;  // of the keys, in text order
-    std::vector<std::string> edit_keys;
-    std::vector<bool> edit_removes;
+    std::vector<LayoutEdit> edits;
     std::vector<Step> steps;
   };
 
@@ -98,6 +116,7 @@ class JsonObjectRewriter {
   // The flags of what was scanned go to *flags.
   const char* ScanValue(const char* p, int depth, uint16_t* flags);
   const char* ScanContainer(const char* p, int depth);
+  const char* ScanTop(const char* p);  // the top-level object; its members go to members_
   const char* ScanScalar(const char* p, Kind kind, uint16_t* flags);
   const char* ScanKey(const char* p, uint16_t* flags, uint64_t* prefix);
   bool DecodeKey(Token& key);  // sets the decoded key of a key that is not plain
@@ -126,6 +145,7 @@ class JsonObjectRewriter {
   size_t members_size_ = 0;
   void GrowMembers(size_t size);  // to at least `size`
   size_t top_members_ = 0;        // the top-level object's members, at the start of members_
+  bool adjacent_ = true;  // each top-level member right after the comma ending the one before
   Layout layout_;
   std::vector<std::string> decoded_keys_;
   size_t decoded_count_ = 0;
