@@ -3,11 +3,13 @@
 #include <cpprest/http_listener.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 namespace drover::agent {
 
@@ -38,11 +40,28 @@ struct AgentMetrics::Impl {
           .Name("drover_agent_health_windows_total")
           .Help("Closed health windows, by job and verdict (healthy, unhealthy)")
           .Register(registry);
+  // SPEC §11's name for the messages the health windows count (the same counts as
+  // drover_agent_messages_total, which stays for the dashboards that already use it).
+  prometheus::Family<prometheus::Counter>& pipeline_messages =
+      prometheus::BuildCounter()
+          .Name("drover_agent_pipeline_messages_total")
+          .Help(
+              "Pipeline messages counted by the health windows, by job and result (processed, "
+              "error)")
+          .Register(registry);
   std::mutex mu;  // guards the set of states published in `executions`
   std::map<std::string, int64_t> last_states;
 };
 
-AgentMetrics::AgentMetrics() : impl_(std::make_unique<Impl>()) {}
+AgentMetrics::AgentMetrics() : impl_(std::make_unique<Impl>()) {
+  // Every family shows from the start (SPEC §11): the unlabelled-by-job ones get their series.
+  for (const char* state :
+       {"pending", "starting", "running", "completed", "failed", "stopped", "lost"}) {
+    impl_->executions.Add({{"state", state}});
+  }
+  impl_->heartbeats.Add({{"result", "ok"}});
+  impl_->heartbeats.Add({{"result", "failed"}});
+}
 AgentMetrics::~AgentMetrics() = default;
 
 void AgentMetrics::SetExecutions(const std::map<std::string, int64_t>& by_state) {
@@ -69,12 +88,38 @@ void AgentMetrics::CountWindow(const std::string& job, uint64_t processed, uint6
   impl_->messages.Add({{"job", job}, {"result", "processed"}})
       .Increment(static_cast<double>(processed));
   impl_->messages.Add({{"job", job}, {"result", "error"}}).Increment(static_cast<double>(errors));
+  impl_->pipeline_messages.Add({{"job", job}, {"result", "processed"}})
+      .Increment(static_cast<double>(processed));
+  impl_->pipeline_messages.Add({{"job", job}, {"result", "error"}})
+      .Increment(static_cast<double>(errors));
   impl_->windows.Add({{"job", job}, {"verdict", healthy ? "healthy" : "unhealthy"}}).Increment();
 }
 
 std::string AgentMetrics::Render() const {
+  std::vector<prometheus::MetricFamily> families = impl_->registry.Collect();
+  // prometheus-cpp leaves out families without series (the ones labelled by job, before the
+  // first window closes); show their HELP and TYPE anyway, so that every family is visible.
+  const struct {
+    const char* name;
+    const char* help;
+  } kByJob[] = {
+      {"drover_agent_restarts_total", "Workload restarts under the restart policy, by job"},
+      {"drover_agent_messages_total",
+       "Messages counted by the health windows, by job and result (processed, error)"},
+      {"drover_agent_health_windows_total",
+       "Closed health windows, by job and verdict (healthy, unhealthy)"},
+      {"drover_agent_pipeline_messages_total",
+       "Pipeline messages counted by the health windows, by job and result (processed, error)"},
+  };
+  for (const auto& family : kByJob) {
+    bool present = false;
+    for (const prometheus::MetricFamily& f : families) present = present || f.name == family.name;
+    if (!present) {
+      families.push_back({family.name, family.help, prometheus::MetricType::Counter, {}});
+    }
+  }
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, impl_->registry.Collect());
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

@@ -1,5 +1,6 @@
 // The agent's own Prometheus metrics, served on --metrics-listen (GET /metrics): executions by
-// state, restarts, messages and errors counted by the health windows, heartbeats by result.
+// state, restarts, messages and errors counted by the health windows (also under SPEC §11's
+// drover_agent_pipeline_messages_total), heartbeats by result. Every family shows from the start.
 // Labels are job names (bounded on one node), never execution ids. Thread-safe.
 #pragma once
 
