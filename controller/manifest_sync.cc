@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -72,6 +73,11 @@ std::string AnswerMessage(const ApiAnswer& answer) {
     }
   }
   return out;
+}
+
+// "PATH" or "PATH#DOC": where a document stands, as FormatManifestIssue writes it.
+std::string Place(const std::string& path, int document) {
+  return document > 0 ? path + "#" + std::to_string(document) : path;
 }
 
 // The folder as a path without trailing separators ("jobs/" -> "jobs"), and its parent.
@@ -439,7 +445,7 @@ void ManifestSync::SyncOnce() {
     std::vector<std::string> places;
     for (size_t i : duplicate.declared) {
       const DeclaredJob& d = input.declared[i];
-      places.push_back(d.file + (d.document > 0 ? "#" + std::to_string(d.document) : ""));
+      places.push_back(Place(d.file, d.document));
     }
     for (size_t i : duplicate.declared) {
       const DeclaredJob& d = input.declared[i];
@@ -467,8 +473,7 @@ void ManifestSync::SyncOnce() {
     request.decoded.request.dry_run = false;
     request.decoded.request.force = false;
     ApiAnswer answer = jobs_.Put(request);
-    std::string place = FormatManifestIssue(files[f].path, doc.document, {}, "", "", false);
-    place.resize(place.size() - 2);  // "PATH[#DOC]" without the ": "
+    const std::string place = Place(files[f].path, doc.document);
     if (answer.status == 201 || answer.status == 200) {
       applied[f] = true;
       std::string version =
@@ -507,8 +512,7 @@ void ManifestSync::SyncOnce() {
       if (!logged_failures_.contains(message)) Log("warn", message);
     }
   }
-  logged_failures_.clear();
-  for (const std::string& m : failures_now) logged_failures_[m] = now;
+  logged_failures_ = std::move(failures_now);
 
   std::map<std::string, int> counts;
   for (size_t f = 0; f < files.size(); ++f) {

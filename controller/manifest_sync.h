@@ -13,9 +13,9 @@
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,7 +140,7 @@ class ManifestSync {
   std::vector<FileStatus> files_;
   std::vector<PrunedJob> pruned_;
   // Per (file, job) PUT failures already logged, so that a failing job is logged on change only.
-  std::map<std::string, std::string> logged_failures_;
+  std::set<std::string> logged_failures_;
   std::string logged_folder_error_;
   std::string logged_prune_;
 
