@@ -180,20 +180,30 @@ inline const char* ScanString(const char* p, const char* base, const char* end, 
   return ScanStringRest<kVerbatim, kPlain>(p, end, flags);
 }
 
-// Past the ASCII digits at `p`.
-inline const char* SkipDigits(const char* p, const char* end) {
-  // Eight bytes at a time: a byte b is a digit when b & 0xF0 and (b + 6) & 0xF0 are both 0x30.
-  // A carry out of a byte (from b >= 0xFA, no digit) only reaches the bytes after it in memory
-  // on a little-endian machine.
+// The bytes of `v` that are no ASCII digit: 0x80 in each, 0 in the digits' (no carry crosses
+// a byte: the high bit is cleared before the add).
+inline uint64_t NonDigits(uint64_t v) {
+  const uint64_t x = v ^ 0x3030303030303030ULL;  // a digit's byte is now 0..9
+  return (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+}
+
+// Past the ASCII digits at `p`, in a text from `base` to `end`.
+inline const char* SkipDigits(const char* p, const char* base, const char* end) {
   if constexpr (std::endian::native == std::endian::little) {
+    // Eight bytes at a time; the last ones as the text's last eight, shifted past the ones
+    // before p (so that the digits' count decides no branch).
     while (end - p >= 8) {
       uint64_t v = 0;
       std::memcpy(&v, p, 8);
-      uint64_t high = v & 0xF0F0F0F0F0F0F0F0ULL;
-      uint64_t shifted = ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4;
-      uint64_t other = (high | shifted) ^ 0x3333333333333333ULL;  // 0 in the digits' bytes
+      const uint64_t other = NonDigits(v);
       if (other != 0) return p + __builtin_ctzll(other) / 8;
       p += 8;
+    }
+    if (p < end && end - base >= 8) {
+      uint64_t v = 0;
+      std::memcpy(&v, end - 8, 8);
+      const uint64_t other = NonDigits(v) >> (8 * (8 - (end - p)));
+      return other != 0 ? p + __builtin_ctzll(other) / 8 : end;
     }
   }
   while (p < end && IsDigit(*p)) ++p;
@@ -204,7 +214,7 @@ inline const char* SkipDigits(const char* p, const char* end) {
 // it), or null. *verbatim: whether the encoder prints it as written. An integer of up to 18
 // digits is an int64 or uint64 that does, but for "-0" (which prints "0"); floats, and longer
 // integers, are printed again.
-const char* ScanNumber(const char* p, const char* end, bool* verbatim) {
+const char* ScanNumber(const char* p, const char* base, const char* end, bool* verbatim) {
   bool negative = *p == '-';
   if (negative) ++p;
   if (p >= end || !IsDigit(*p)) return nullptr;
@@ -212,7 +222,7 @@ const char* ScanNumber(const char* p, const char* end, bool* verbatim) {
   if (*p == '0') {
     ++p;
   } else {
-    p = SkipDigits(p, end);
+    p = SkipDigits(p, base, end);
   }
   bool integer = true;
   size_t count = static_cast<size_t>(p - digits);
@@ -220,14 +230,14 @@ const char* ScanNumber(const char* p, const char* end, bool* verbatim) {
     integer = false;
     ++p;
     if (p >= end || !IsDigit(*p)) return nullptr;
-    p = SkipDigits(p, end);
+    p = SkipDigits(p, base, end);
   }
   if (p < end && (*p == 'e' || *p == 'E')) {
     integer = false;
     ++p;
     if (p < end && (*p == '+' || *p == '-')) ++p;
     if (p >= end || !IsDigit(*p)) return nullptr;
-    while (p < end && IsDigit(*p)) ++p;
+    p = SkipDigits(p, base, end);
   }
   *verbatim = integer && count <= 18 && !(negative && *digits == '0');
   return p;
@@ -332,6 +342,7 @@ bool JsonObjectRewriter::Scan(std::string_view text) {
   bool compact = true;
   const char* p = SkipSpace(base_, end_, &compact);
   if (p >= end_ || *p != '{') return false;
+  if (tape_.empty()) Grow();
   p = ScanTop(p);
   if (p == nullptr) return false;
   top_members_ = members_size_;
@@ -360,29 +371,30 @@ inline const char* JsonObjectRewriter::ScanValue(const char* p, int depth, uint1
   }
 }
 
-inline const char* JsonObjectRewriter::ScanScalar(const char* p, Kind kind, uint16_t* flags_out) {
-  const char* end = nullptr;
-  uint16_t flags = 0;
+inline const char* JsonObjectRewriter::ScalarEnd(const char* p, Kind kind, uint16_t* flags_out) {
   switch (kind) {
     case Kind::kString:
-      end = ScanString<kVerbatim, kPlain>(p + 1, base_, end_, &flags);
-      break;
+      return ScanString<kVerbatim, kPlain>(p + 1, base_, end_, flags_out);
     case Kind::kNumber: {
       bool verbatim = false;
-      end = ScanNumber(p, end_, &verbatim);
-      flags = verbatim ? kVerbatim : 0;
-      break;
+      const char* end = ScanNumber(p, base_, end_, &verbatim);
+      *flags_out = verbatim ? kVerbatim : 0;
+      return end;
     }
     default: {
       std::string_view word = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
       if (static_cast<size_t>(end_ - p) < word.size() || std::memcmp(p, word.data(), word.size())) {
         return nullptr;
       }
-      end = p + word.size();
-      flags = kVerbatim;
-      break;
+      *flags_out = kVerbatim;
+      return p + word.size();
     }
   }
+}
+
+inline const char* JsonObjectRewriter::ScanScalar(const char* p, Kind kind, uint16_t* flags_out) {
+  uint16_t flags = 0;
+  const char* end = ScalarEnd(p, kind, &flags);
   if (end == nullptr) return nullptr;
   AddScalar(p, end, kind, flags);
   *flags_out = flags;
@@ -485,95 +497,210 @@ const char* JsonObjectRewriter::ScanContainer(const char* p, int depth) {
 // ScanContainer's work for the top-level object, which every text has: the same tokens and
 // checks, with its members recorded as they are read, and without what only a nested object
 // needs (whether it is written exactly as the encoder would write it: the top-level object is
-// always written again from its members).
+// always written again from its members). The tape and members are written through locals
+// (their stores could otherwise alias the counts, which would be reloaded after each), and
+// handed back to the members around the scan of a nested array or object.
 const char* JsonObjectRewriter::ScanTop(const char* p) {
-  Add();  // tape_[0]: the object, filled in at the end
-  const char* begin = p;
+  const char* const base = base_;
+  const char* const end = end_;
+  const char* const begin = p;
+  const KeyPattern* const patterns = patterns_.data();
+  const size_t pattern_count = patterns_.size();
+  Token* tape = tape_.data();
+  size_t capacity = tape_.size();
+  uint32_t count = 1;  // tape[0]: the object, filled in at the end
+  Member* members = members_.data();
+  size_t member_capacity = members_.size();
+  size_t member_count = 0;
+  auto add = [&](const char* from, const char* to, Kind kind, uint16_t flags) -> Token& {
+    Token& t = tape[count];
+    t.begin = static_cast<uint32_t>(from - base);
+    t.end = static_cast<uint32_t>(to - base);
+    t.next = count + 1;
+    t.kind = kind;
+    t.flags = flags;
+    ++count;
+    return t;
+  };
   bool sorted = true;
   bool ignored = true;
-  p = SkipSpace(p + 1, end_, &ignored);
-  if (p >= end_) return nullptr;
+  bool same_keys = true;  // every key as in patterns_
+  bool adjacent = true;   // each member right after the comma ending the one before
+  p = SkipSpace(p + 1, end, &ignored);
+  if (p >= end) return nullptr;
   if (*p == '}') {
     ++p;
   } else {
     uint64_t previous_prefix = 0;
     uint32_t previous_key = 0;
-    // Whether each member starts right after the comma that ends the one before.
-    bool adjacent = true;
-    uint32_t previous_end = static_cast<uint32_t>(p - base_) - 1;
+    uint32_t previous_end = static_cast<uint32_t>(p - base) - 1;
     while (true) {
-      // The key.
+      if (capacity - count < 2 || member_count == member_capacity) [[unlikely]] {
+        count_ = count;
+        if (capacity - count < 2) Grow();
+        if (member_count == member_capacity) GrowMembers(member_count + 1);
+        tape = tape_.data();
+        capacity = tape_.size();
+        members = members_.data();
+        member_capacity = members_.size();
+      }
+      // The key: the one at this place in the previous text when it is the same, else scanned.
       if (*p != '"') return nullptr;
-      const uint32_t key = count_;
-      const uint32_t key_begin = static_cast<uint32_t>(p - base_);
+      const uint32_t key = count;
+      const uint32_t key_begin = static_cast<uint32_t>(p - base);
       uint16_t key_flags = 0;
-      const char* key_end = ScanString<kVerbatim, kPlain>(p + 1, base_, end_, &key_flags);
-      if (key_end == nullptr) return nullptr;
-      Token& key_token = AddScalar(p, key_end, Kind::kString, key_flags);
+      const char* key_end = nullptr;
       uint64_t prefix = 0;
-      if (key_flags & kPlain) [[likely]] {
-        prefix = key_token.prefix = PrefixOf(p + 1, static_cast<size_t>(key_end - p - 2), end_);
+      if (member_count < pattern_count && MatchesKey(p, patterns[member_count])) {
+        const KeyPattern& pattern = patterns[member_count];
+        key_end = p + pattern.size - 1;  // the colon
+        key_flags = kVerbatim | kPlain;
+        prefix = add(p, key_end, Kind::kString, key_flags).prefix = pattern.prefix;
       } else {
-        if (!DecodeKey(key_token)) return nullptr;
-        prefix = key_token.prefix;
+        same_keys = false;
+        key_end = ScanString<kVerbatim, kPlain>(p + 1, base, end, &key_flags);
+        if (key_end == nullptr) return nullptr;
+        Token& key_token = add(p, key_end, Kind::kString, key_flags);
+        if (key_flags & kPlain) [[likely]] {
+          prefix = key_token.prefix = PrefixOf(p + 1, static_cast<size_t>(key_end - p - 2), end);
+        } else {
+          if (!DecodeKey(key_token)) return nullptr;
+          prefix = key_token.prefix;
+        }
       }
       if (previous_key != 0 && sorted) {
         sorted = previous_prefix != prefix ? previous_prefix < prefix
-                                           : KeyOf(tape_[previous_key]) < KeyOf(tape_[key]);
+                                           : KeyOf(tape[previous_key]) < KeyOf(tape[key]);
       }
       previous_key = key;
       previous_prefix = prefix;
       // The colon.
       p = key_end;
-      if (p < end_ && *p == ':') [[likely]] {
+      if (p < end && *p == ':') [[likely]] {
         ++p;
       } else {
-        p = SkipSpace(p, end_, &ignored);
-        if (p >= end_ || *p != ':') return nullptr;
+        p = SkipSpace(p, end, &ignored);
+        if (p >= end || *p != ':') return nullptr;
         ++p;
       }
       // The value.
-      p = SkipSpace(p, end_, &ignored);
-      const char* value_begin = p;
+      p = SkipSpace(p, end, &ignored);
+      if (p >= end) return nullptr;
+      const char* const value_begin = p;
       uint16_t value_flags = 0;
-      p = ScanValue(p, 1, &value_flags);
-      if (p == nullptr) return nullptr;
+      Kind kind = Kind::kNumber;
+      switch (*p) {
+        case '{':
+        case '[': {
+          count_ = count;
+          p = ScanContainer(p, 2);
+          if (p == nullptr) return nullptr;
+          value_flags = tape_[count].flags;
+          count = count_;
+          tape = tape_.data();
+          capacity = tape_.size();
+          break;
+        }
+        case '"':
+          kind = Kind::kString;
+          break;
+        case 't':
+        case 'f':
+        case 'n':
+          kind = Kind::kLiteral;
+          break;
+        default:
+          break;
+      }
+      if (p == value_begin) {  // a scalar
+        p = ScalarEnd(value_begin, kind, &value_flags);
+        if (p == nullptr) return nullptr;
+        add(value_begin, p, kind, value_flags);
+      }
       // (The top-level object's members say whether they are copied; its keys' tokens do not.)
       const uint32_t copies =
           (value_flags & key_flags & kVerbatim) && value_begin == key_end + 1 ? 1 : 0;
       adjacent = adjacent && key_begin == previous_end + 1;
-      previous_end = static_cast<uint32_t>(p - base_);
-      if (members_size_ == members_.size()) [[unlikely]] {
-        GrowMembers(members_size_ + 1);
-      }
-      members_[members_size_] = Member(prefix, key, key_begin, static_cast<uint32_t>(p - base_),
-                                       copies, static_cast<uint32_t>(members_size_));
-      ++members_size_;
+      previous_end = static_cast<uint32_t>(p - base);
+      members[member_count] =
+          Member(prefix, key, key_begin, previous_end, copies, static_cast<uint32_t>(member_count));
+      ++member_count;
       // A comma and the next member, or the end.
-      if (p < end_ && *p == ',') [[likely]] {
+      if (p < end && *p == ',') [[likely]] {
         ++p;
       } else {
-        p = SkipSpace(p, end_, &ignored);
-        if (p >= end_) return nullptr;
+        p = SkipSpace(p, end, &ignored);
+        if (p >= end) return nullptr;
         if (*p == '}') {
           ++p;
-          adjacent_ = adjacent;
           break;
         }
         if (*p != ',') return nullptr;
         ++p;
       }
-      p = SkipSpace(p, end_, &ignored);
-      if (p >= end_) return nullptr;
+      p = SkipSpace(p, end, &ignored);
+      if (p >= end) return nullptr;
     }
   }
-  Token& t = tape_[0];
-  t.begin = static_cast<uint32_t>(begin - base_);
-  t.end = static_cast<uint32_t>(p - base_);
-  t.next = count_;
+  count_ = count;
+  members_size_ = member_count;
+  adjacent_ = adjacent;
+  Token& t = tape[0];
+  t.begin = static_cast<uint32_t>(begin - base);
+  t.end = static_cast<uint32_t>(p - base);
+  t.next = count;
   t.kind = Kind::kObject;
   t.flags = sorted ? kSorted : 0;
+  if (!same_keys || member_count != pattern_count) KeepKeyPatterns();
   return p;
+}
+
+namespace {
+
+inline uint64_t Load8(const char* p) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
+inline bool JsonObjectRewriter::MatchesKey(const char* p, const KeyPattern& pattern) const {
+  const size_t n = pattern.size;  // 0 (none) or 3 to kMaxPattern
+  if (n == 0 || end_ - p < static_cast<ptrdiff_t>(std::max<size_t>(n, 8))) return false;
+  uint64_t differ = (Load8(p) ^ pattern.words[0]) & pattern.first_mask;
+  if (n > 8) differ |= Load8(p + n - 8) ^ pattern.words[3];
+  if (n > 16) differ |= Load8(p + 8) ^ pattern.words[1];
+  if (n > 24) differ |= Load8(p + 16) ^ pattern.words[2];
+  return differ == 0;
+}
+
+void JsonObjectRewriter::KeepKeyPatterns() {
+  if (members_size_ > kMaxPatterns) {
+    patterns_.clear();
+    return;
+  }
+  patterns_.resize(members_size_);
+  for (size_t i = 0; i < members_size_; ++i) {
+    KeyPattern& pattern = patterns_[i];
+    const Token& key = tape_[members_[i].key];
+    const size_t n = key.end - key.begin + 1;  // with the colon
+    pattern.size = 0;
+    if ((key.flags & (kVerbatim | kPlain)) != (kVerbatim | kPlain) || n > kMaxPattern ||
+        base_ + key.end >= end_ || base_[key.end] != ':') {
+      continue;
+    }
+    char bytes[kMaxPattern] = {};
+    std::memcpy(bytes, base_ + key.begin, n);
+    pattern.words[0] = Load8(bytes);
+    pattern.words[1] = Load8(bytes + 8);
+    pattern.words[2] = Load8(bytes + 16);
+    pattern.words[3] = n >= 8 ? Load8(bytes + n - 8) : 0;
+    pattern.first_mask = n >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+    if constexpr (std::endian::native != std::endian::little) pattern.first_mask = ~uint64_t{0};
+    pattern.prefix = key.prefix;
+    pattern.size = static_cast<uint32_t>(n);
+  }
 }
 
 std::string_view JsonObjectRewriter::KeyOf(const Token& key) const {

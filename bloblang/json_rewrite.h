@@ -117,7 +117,24 @@ class JsonObjectRewriter {
   const char* ScanValue(const char* p, int depth, uint16_t* flags);
   const char* ScanContainer(const char* p, int depth);
   const char* ScanTop(const char* p);  // the top-level object; its members go to members_
+
+  // The keys of the last text's top-level members, in text order, each as `"key":`: the keys of
+  // the next text are compared with them before they are scanned (lines of one source share
+  // their keys), which tells where each ends without looking for its closing quote. Only keys
+  // that are plain and verbatim, followed by the colon, of up to kMaxPattern bytes.
+  struct KeyPattern {
+    uint64_t words[4];    // the bytes at 0, 8, 16 and size - 8 (zero-padded)
+    uint64_t first_mask;  // the bytes of words[0] that are the pattern's
+    uint64_t prefix;      // the key's
+    uint32_t size;        // with the quotes and the colon; 0: none
+  };
+  static constexpr size_t kMaxPattern = 32;
+  static constexpr size_t kMaxPatterns = 256;
+  bool MatchesKey(const char* p, const KeyPattern& pattern) const;
+  void KeepKeyPatterns();  // from the members just scanned
   const char* ScanScalar(const char* p, Kind kind, uint16_t* flags);
+  // Where the scalar of `kind` at `p` ends (null: refused), without a token.
+  const char* ScalarEnd(const char* p, Kind kind, uint16_t* flags);
   const char* ScanKey(const char* p, uint16_t* flags, uint64_t* prefix);
   bool DecodeKey(Token& key);  // sets the decoded key of a key that is not plain
 
@@ -147,6 +164,7 @@ class JsonObjectRewriter {
   size_t top_members_ = 0;        // the top-level object's members, at the start of members_
   bool adjacent_ = true;  // each top-level member right after the comma ending the one before
   Layout layout_;
+  std::vector<KeyPattern> patterns_;
   std::vector<std::string> decoded_keys_;
   size_t decoded_count_ = 0;
 };

@@ -360,6 +360,63 @@ TEST(FastPath, LinesOfOneShapeGiveTheGeneralPathsBytes) {
   }
 }
 
+// Each line's keys are first compared with the previous line's (by words of 8 bytes): keys of
+// every length up to 34 bytes, then the same key with one byte changed at every place (or a
+// space, a colon, a quote or a backslash put there), or longer or shorter by one, or followed by
+// a space; each line after the one it is compared with.
+TEST(FastPath, KeysComparedWithThePreviousLinesGiveTheGeneralPathsBytes) {
+  Result<Mapping> m = Mapping::Parse(kFastMappings[0]);
+  ASSERT_TRUE(m.ok());
+  auto line = [](const std::string& first, const std::string& second) {
+    return "{\"" + first + "\":1,\"" + second + "\":\"v\",\"zz\":[1]}";
+  };
+  for (size_t length = 0; length <= 34; ++length) {
+    std::string key;
+    for (size_t k = 0; k < length; ++k) key.push_back(static_cast<char>('a' + k % 26));
+    std::vector<std::string> variants = {key + "x", key + " ",
+                                         key.substr(0, length ? length - 1 : 0)};
+    for (size_t at = 0; at < length; ++at) {
+      for (char c : {'A', ' ', ':', '"', '\\'}) {
+        std::string changed = key;
+        changed[at] = c;
+        variants.push_back(changed);
+      }
+    }
+    for (const std::string& variant : variants) {
+      ExpectSameAsGeneral(*m, kFastMappings[0], line(key, "k" + key));
+      ExpectSameAsGeneral(*m, kFastMappings[0], line(variant, "k" + key));
+      ExpectSameAsGeneral(*m, kFastMappings[0], line(key, "k" + variant));
+      ExpectSameAsGeneral(*m, kFastMappings[0], line(key, "k" + key) + " ");
+      // the key last, close to the end of the text
+      ExpectSameAsGeneral(*m, kFastMappings[0], "{\"" + key + "\":1}");
+      ExpectSameAsGeneral(*m, kFastMappings[0], "{\"" + variant + "\":1}");
+      ExpectSameAsGeneral(*m, kFastMappings[0], "{\"" + key + "\" : 1}");
+      if (testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+// Numbers of every length from 1 to 24 digits (integers, negative, with a fraction or an
+// exponent, broken), at every distance from the end of the text: digits are read 8 at a time,
+// the text's last 8 bytes specially.
+TEST(FastPath, NumbersOfEveryLengthNearTheEndGiveTheGeneralPathsBytes) {
+  Result<Mapping> m = Mapping::Parse(kFastMappings[0]);
+  ASSERT_TRUE(m.ok());
+  for (size_t digits = 1; digits <= 24; ++digits) {
+    std::string n;
+    for (size_t k = 0; k < digits; ++k) n.push_back(static_cast<char>('1' + k % 9));
+    for (const std::string& number :
+         {n, "-" + n, "0" + n, n + ".5", n + "e2", "-" + n + "E-1", n + ".", n + "x", n + "-"}) {
+      for (const char* tail : {"}", "} ", "}  \n", ",\"b\":2}", "]}", "}\t\t\t\t\t\t\t"}) {
+        ExpectSameAsGeneral(*m, kFastMappings[0], "{\"a\":" + number + tail);
+        ExpectSameAsGeneral(*m, kFastMappings[0], "{\"a\":[" + number + tail);
+        ExpectSameAsGeneral(*m, kFastMappings[0], "{\"a\":" + number + " " + tail);
+        if (testing::Test::HasFailure()) return;
+      }
+    }
+  }
+}
+
 // A large object (its buffers grow past what the rewriter keeps between messages), then small
 // ones.
 TEST(FastPath, ALargeObjectThenSmallOnesGiveTheGeneralPathsBytes) {
