@@ -612,14 +612,22 @@ const char* JsonObjectRewriter::ScanTop(const char* p) {
         default:
           break;
       }
-      if (p == value_begin) {  // a scalar
+      const bool scalar = p == value_begin;
+      if (scalar) {
         p = ScalarEnd(value_begin, kind, &value_flags);
         if (p == nullptr) return nullptr;
-        add(value_begin, p, kind, value_flags);
       }
       // (The top-level object's members say whether they are copied; its keys' tokens do not.)
       const uint32_t copies =
           (value_flags & key_flags & kVerbatim) && value_begin == key_end + 1 ? 1 : 0;
+      if (scalar) {
+        // A member copied as it stands never reads its value's token: only its place is kept.
+        if (copies == 0) {
+          add(value_begin, p, kind, value_flags);
+        } else {
+          ++count;
+        }
+      }
       adjacent = adjacent && key_begin == previous_end + 1;
       previous_end = static_cast<uint32_t>(p - base);
       members[member_count] =
