@@ -16,6 +16,7 @@
 #include "controller/job_controller.h"
 #include "controller/log_store.h"
 #include "controller/manifest_sync.h"
+#include "store/etcd_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -228,8 +229,17 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
     }
     backend = std::move(opened).value();
   } else if (flags.store.rfind("etcd://", 0) == 0) {
-    err << "drover controller: the etcd store is not available yet (see the scale-out issue)\n";
-    return 2;
+    Result<store::EtcdStoreOptions> options = store::ParseEtcdUrl(flags.store);
+    if (!options.ok()) {
+      err << "drover controller: --store: " << options.status().message() << "\n";
+      return 2;
+    }
+    Result<std::unique_ptr<store::Store>> opened = store::OpenEtcdStore(std::move(*options));
+    if (!opened.ok()) {
+      err << "drover controller: " << opened.status().message() << "\n";
+      return 1;
+    }
+    backend = std::move(opened).value();
   } else {
     err << "drover controller: --store: expected sqlite, memory or etcd://HOST:PORT,..., got \""
         << flags.store << "\"\n";
