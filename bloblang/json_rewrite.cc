@@ -524,8 +524,8 @@ const char* JsonObjectRewriter::ScanTop(const char* p) {
   };
   bool sorted = true;
   bool ignored = true;
-  bool same_keys = true;  // every key as in patterns_
-  bool adjacent = true;   // each member right after the comma ending the one before
+  size_t same_keys = SIZE_MAX;  // the first member whose key is not as in patterns_
+  bool adjacent = true;         // each member right after the comma ending the one before
   p = SkipSpace(p + 1, end, &ignored);
   if (p >= end) return nullptr;
   if (*p == '}') {
@@ -557,7 +557,7 @@ const char* JsonObjectRewriter::ScanTop(const char* p) {
         key_flags = kVerbatim | kPlain;
         prefix = add(p, key_end, Kind::kString, key_flags).prefix = pattern.prefix;
       } else {
-        same_keys = false;
+        same_keys = std::min(same_keys, member_count);
         key_end = ScanString<kVerbatim, kPlain>(p + 1, base, end, &key_flags);
         if (key_end == nullptr) return nullptr;
         Token& key_token = add(p, key_end, Kind::kString, key_flags);
@@ -659,7 +659,9 @@ const char* JsonObjectRewriter::ScanTop(const char* p) {
   t.next = count;
   t.kind = Kind::kObject;
   t.flags = sorted ? kSorted : 0;
-  if (!same_keys || member_count != pattern_count) KeepKeyPatterns();
+  if (same_keys < member_count || member_count != pattern_count) {
+    KeepKeyPatterns(std::min(same_keys, member_count));
+  }
   return p;
 }
 
@@ -683,13 +685,13 @@ inline bool JsonObjectRewriter::MatchesKey(const char* p, const KeyPattern& patt
   return differ == 0;
 }
 
-void JsonObjectRewriter::KeepKeyPatterns() {
+void JsonObjectRewriter::KeepKeyPatterns(size_t from) {
   if (members_size_ > kMaxPatterns) {
     patterns_.clear();
     return;
   }
   patterns_.resize(members_size_);
-  for (size_t i = 0; i < members_size_; ++i) {
+  for (size_t i = from; i < members_size_; ++i) {
     KeyPattern& pattern = patterns_[i];
     const Token& key = tape_[members_[i].key];
     const size_t n = key.end - key.begin + 1;  // with the colon

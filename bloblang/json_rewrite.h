@@ -60,8 +60,9 @@ class JsonObjectRewriter {
     Kind kind;
     uint16_t flags;
   };
-  static constexpr uint16_t kCopies = 8;  // a key whose member is copied as it stands: the key
-                                          // and value verbatim, nothing but ':' between them
+  // A key (of a nested object: the top-level object's members say it themselves) whose member
+  // is copied as it stands: the key and value verbatim, nothing but ':' between them.
+  static constexpr uint16_t kCopies = 8;
   struct Member {
     Member() {}  // left uninitialized when members_ grows
     Member(const Token& key, uint32_t key_index, const Token& value, uint32_t position)
@@ -129,9 +130,11 @@ class JsonObjectRewriter {
     uint32_t size;        // with the quotes and the colon; 0: none
   };
   static constexpr size_t kMaxPattern = 32;
-  static constexpr size_t kMaxPatterns = 256;
+  static constexpr size_t kMaxPatterns = 256;  // more members: no patterns
   bool MatchesKey(const char* p, const KeyPattern& pattern) const;
-  void KeepKeyPatterns();  // from the members just scanned
+  // Takes the patterns from the members just scanned, from member `from` on (the ones before
+  // matched theirs).
+  void KeepKeyPatterns(size_t from);
   const char* ScanScalar(const char* p, Kind kind, uint16_t* flags);
   // Where the scalar of `kind` at `p` ends (null: refused), without a token.
   const char* ScalarEnd(const char* p, Kind kind, uint16_t* flags);
