@@ -136,8 +136,23 @@ TEST_F(EtcdStoreTest, KilledEtcdGivesUnavailableForCallsAndEndsWatches) {
   EXPECT_EQ(recorder.event_count(), 1u);
 }
 
+TEST_F(EtcdStoreTest, HungEtcdGivesUnavailableAfterTheRequestTimeout) {
+  auto store =
+      Open({.endpoints = {etcd_.endpoint()}, .request_timeout = std::chrono::milliseconds(500)});
+  ASSERT_NE(store, nullptr);
+  Put(*store, "/a", "1");
+  etcd_.Pause();
+  auto started = std::chrono::steady_clock::now();
+  Result<KeyValue> get = store->Get("/a");
+  EXPECT_EQ(get.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(get.status().message(), HasSubstr(etcd_.endpoint()));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+  etcd_.Resume();
+}
+
 TEST_F(EtcdStoreTest, WatchResumesAfterAnEtcdRestartWithoutGapOrDuplicate) {
-  auto store = Open();
+  // The second endpoint is dead: the reconnecting watch goes round both.
+  auto store = Open({.endpoints = {etcd_.endpoint(), DeadEndpoint()}});
   ASSERT_NE(store, nullptr);
   WatchRecorder recorder;
   Result<std::unique_ptr<WatchHandle>> handle = store->Watch("/k/", 0, recorder.Callback());

@@ -88,6 +88,14 @@ class EtcdProcess {
     pid_ = -1;
   }
 
+  // SIGSTOP / SIGCONT: an etcd that hangs without closing its connections.
+  void Pause() {
+    if (pid_ > 0) kill(pid_, SIGSTOP);
+  }
+  void Resume() {
+    if (pid_ > 0) kill(pid_, SIGCONT);
+  }
+
   int client_port() const { return client_port_; }
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
   std::string url() const { return "etcd://" + endpoint(); }
