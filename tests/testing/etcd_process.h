@@ -45,9 +45,47 @@ class EtcdProcess {
     if (!std::filesystem::exists(kEtcdBinary)) {
       return std::string(kEtcdBinary) +
              " is missing: the etcd store tests need a real etcd; run scripts/setup.sh (it "
-             "installs "
-             "Debian's etcd-server, as CI does)";
+             "installs Debian's etcd-server, as CI does)";
     }
+    // A first start picks free ports; another process may take one before etcd binds it, so
+    // a first start that exits at once tries new ports (a restart keeps its own).
+    bool first = client_port_ == 0;
+    std::string error;
+    for (int attempt = 0; attempt < (first ? 3 : 1); ++attempt) {
+      if (first) {
+        client_port_ = 0;
+        std::error_code ec;
+        std::filesystem::remove_all(dir_ / "data", ec);  // what a failed start left
+      }
+      error = StartOnce();
+      if (error.empty() || error.rfind("etcd exited", 0) != 0) return error;
+    }
+    return error;
+  }
+
+  // SIGKILL and wait (the data dir stays, for a restart).
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  // SIGSTOP / SIGCONT: an etcd that hangs without closing its connections.
+  void Pause() {
+    if (pid_ > 0) kill(pid_, SIGSTOP);
+  }
+  void Resume() {
+    if (pid_ > 0) kill(pid_, SIGCONT);
+  }
+
+  int client_port() const { return client_port_; }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
+  std::string url() const { return "etcd://" + endpoint(); }
+
+ private:
+  std::string StartOnce() {
     if (client_port_ == 0) {
       client_port_ = FreePort();
       do {
@@ -79,28 +117,6 @@ class EtcdProcess {
     return "etcd did not become healthy in 15 s: " + ReadAll(dir_ / "etcd.log");
   }
 
-  // SIGKILL and wait (the data dir stays, for a restart).
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  // SIGSTOP / SIGCONT: an etcd that hangs without closing its connections.
-  void Pause() {
-    if (pid_ > 0) kill(pid_, SIGSTOP);
-  }
-  void Resume() {
-    if (pid_ > 0) kill(pid_, SIGCONT);
-  }
-
-  int client_port() const { return client_port_; }
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
-  std::string url() const { return "etcd://" + endpoint(); }
-
- private:
   static int& Sequence() {
     static int sequence = 0;
     return sequence;
