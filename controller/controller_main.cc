@@ -35,7 +35,7 @@ constexpr const char* kUsage =
     "Flags:\n"
     "  --listen HOST:PORT          address to serve on (default 127.0.0.1:9010)\n"
     "  --data-dir DIR              where the SQLite store lives (default ./drover-data)\n"
-    "  --store sqlite|memory       the store backend (default sqlite)\n"
+    "  --store sqlite|memory|etcd://HOST:PORT,...   the store backend (default sqlite)\n"
     "  --auth-token-file FILE      tokens with roles; required to listen beyond loopback\n"
     "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
     "  --heartbeat-interval DUR    agents' heartbeat interval (default 5s)\n"
