@@ -48,7 +48,8 @@ Result<std::vector<ManifestSource>> ReadManifestSources(const std::vector<std::s
     }
     if (fs::is_directory(status)) {
       std::vector<std::string> files;
-      fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+      // An unreadable subfolder is an error, not skipped: apply --prune would stop its jobs.
+      fs::recursive_directory_iterator it(path, ec);
       if (ec) return InvalidError("cannot read directory " + path + ": " + ec.message());
       for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) return InvalidError("cannot read directory " + path + ": " + ec.message());
