@@ -55,8 +55,8 @@ TEST(DevCommand, RunsAClusterThatDeploysTheSeedExampleAndStopsCleanly) {
       << testing::ReadAll(log);
 
   // the seed's example as written, its paths pointed at a test folder
-  Json spec = Json::parse(testing::ReadAll(std::string(DROVER_SOURCE_DIR) +
-                                           "/manifests/seed/seed-log-processor.json"));
+  Json spec = Json::parse(
+      testing::ReadAll(std::string(DROVER_SOURCE_DIR) + "/manifests/seed/seed-log-processor.json"));
   fs::create_directories(dir / "logs");
   std::ofstream(dir / "logs" / "app.log") << "{\"msg\":\"hello from the tour\"}\n";
   spec["config"]["input"]["file"]["paths"] = {(dir / "logs" / "*.log").string()};
