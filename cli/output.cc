@@ -8,6 +8,7 @@
 
 #include "api/document.h"
 #include "api/duration.h"
+#include "reconcilers/waves.h"
 
 namespace drover::cli {
 namespace {
@@ -287,9 +288,10 @@ int FailureBudget(const Json& policy, int target_nodes) {
       max_percent = policy["max_failed_nodes_percent"].get<double>();
     }
   }
-  // The controller halts when 100 x failed > percent x targets.
-  int by_percent = static_cast<int>(std::floor(max_percent * target_nodes / 100.0 + 1e-9));
-  return std::max(0, std::min(max_nodes, by_percent));
+  Rollout budget;
+  budget.max_failed_nodes = max_nodes;
+  budget.max_failed_nodes_percent = max_percent;
+  return ToleratedFailures(budget, static_cast<size_t>(std::max(0, target_nodes)));
 }
 
 std::string RolloutColumn(const Json& rollout) {

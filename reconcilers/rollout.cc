@@ -789,9 +789,7 @@ class Decider {
       states.push_back(s);
     }
 
-    const bool over_budget =
-        failed > policy().max_failed_nodes ||
-        100.0 * failed > policy().max_failed_nodes_percent * static_cast<double>(live.size());
+    const bool over_budget = OverFailureBudget(policy(), failed, live.size());
     if (canary_failed || over_budget) {
       SetCounters(live.size(), given, healthy, failed, skipped);
       std::string why = canary_failed

@@ -105,4 +105,18 @@ WavePlan PlanWaves(const Rollout& rollout, const std::vector<std::string>& order
   return plan;
 }
 
+bool OverFailureBudget(const Rollout& policy, int failed, size_t targets) {
+  return failed > policy.max_failed_nodes ||
+         100.0 * failed > policy.max_failed_nodes_percent * static_cast<double>(targets);
+}
+
+int ToleratedFailures(const Rollout& policy, size_t targets) {
+  int tolerated = 0;
+  while (tolerated <= policy.max_failed_nodes &&
+         !OverFailureBudget(policy, tolerated + 1, targets)) {
+    ++tolerated;
+  }
+  return tolerated;
+}
+
 }  // namespace drover

@@ -35,6 +35,14 @@ std::vector<std::string> OrderTargets(std::string_view job_id, std::vector<std::
 // declared 0 into the default 10 long before). Returns 0 when there are no targets.
 size_t WaveSize(int max_parallel_percent, size_t target_count);
 
+// The failure budget (SPEC §5): a rollout over `targets` nodes halts when `failed` exceeds
+// max_failed_nodes or max_failed_nodes_percent of the targets.
+bool OverFailureBudget(const Rollout& policy, int failed, size_t targets);
+
+// The most failed nodes that a rollout over `targets` nodes tolerates (0: the first failure
+// halts it).
+int ToleratedFailures(const Rollout& policy, size_t targets);
+
 // The number of canaries: canary_count when > 0 (it wins over canary_percent), clamped to
 // target_count; otherwise, when canary_percent > 0, computed from it as WaveSize computes a wave;
 // otherwise 0. Returns 0 when there are no targets.

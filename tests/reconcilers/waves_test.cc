@@ -324,3 +324,34 @@ TEST(PlanWavesTest, NoTargetsGiveAnEmptyPlanForEveryStrategy) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+TEST(FailureBudgetTest, ToleratedFailuresIsTheLargestCountNotOverTheBudget) {
+  struct Case {
+    int max_nodes;
+    double max_percent;
+    size_t targets;
+    int want;
+  };
+  const Case cases[] = {
+      {10, 10.0, 2, 0},                       // 10% of 2 nodes: the first failure halts
+      {10, 10.0, 10, 1},                      // exactly 10%: tolerated
+      {10, 10.0, 200, 10},                    // the count caps it
+      {2, 100.0, 5, 2},    {0, 100.0, 5, 0},  // an explicit 0 tolerates nothing
+      {10, 0.0, 100, 0},   {10, 33.3, 3, 0}, {10, 33.4, 3, 1}, {10, 10.0, 0, 0},
+  };
+  for (const Case& c : cases) {
+    Rollout policy;
+    policy.max_failed_nodes = c.max_nodes;
+    policy.max_failed_nodes_percent = c.max_percent;
+    const int got = ToleratedFailures(policy, c.targets);
+    EXPECT_EQ(got, c.want) << c.max_nodes << " / " << c.max_percent << "% of " << c.targets;
+    EXPECT_FALSE(OverFailureBudget(policy, got, c.targets));
+    EXPECT_TRUE(OverFailureBudget(policy, got + 1, c.targets));
+  }
+}
+
+}  // namespace
+}  // namespace drover
