@@ -180,14 +180,22 @@ void ApiServer::AddRoutes() {
         [this](const RequestContext&, Responder r) {
           bool ready = ready_.load();
           // control_loop: "waiting_for_heartbeats" during the start-up grace (no decisions yet),
-          // then "running".
-          std::string loop = controller_ == nullptr    ? "off"
-                             : controller_->Deciding() ? "running"
-                                                       : "waiting_for_heartbeats";
-          r(HttpResponse::FromJson(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"},
-                                                       {"leader", true},
-                                                       {"control_loop", loop},
-                                                       {"store_revision", jobs_.StoreRevision()}}));
+          // then "running"; "off" on a follower replica.
+          JobController* controller = controller_.load();
+          std::string loop = controller == nullptr    ? "off"
+                             : controller->Deciding() ? "running"
+                                                      : "waiting_for_heartbeats";
+          Json body = {{"leader", true}, {"control_loop", loop}};
+          if (role_) {
+            Json role = role_();
+            ready = ready && role.value("ready", false);
+            for (const char* field : {"replica_id", "leader", "leader_id", "term"}) {
+              if (role.contains(field)) body[field] = role[field];
+            }
+          }
+          body["status"] = ready ? "ready" : "starting";
+          body["store_revision"] = jobs_.StoreRevision();
+          r(HttpResponse::FromJson(ready ? 200 : 503, body));
         });
   Route("GET", "/version", "The controller's version", Access::kPublic,
         [this](const RequestContext&, Responder r) {
@@ -196,7 +204,7 @@ void ApiServer::AddRoutes() {
   Route("GET", "/metrics", "Prometheus metrics (text exposition format)", Access::kRead,
         [this](const RequestContext&, Responder r) {
           metrics_.SetNodes(nodes_.CountByState());
-          if (controller_ != nullptr) controller_->UpdateGauges();
+          if (controller_.load() != nullptr) controller_.load()->UpdateGauges();
           r(HttpResponse::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         });
   Route("GET", "/openapi.json", "This document", Access::kPublic,
@@ -312,7 +320,7 @@ void ApiServer::AddRoutes() {
   Route("GET", "/api/v1/executions/{id}", "One execution", Access::kRead,
         [this](const RequestContext& c, Responder r) {
           if (controller_ != nullptr) {
-            auto e = controller_->cache().Execution(c.params.Get("id"));
+            auto e = controller_.load()->cache().Execution(c.params.Get("id"));
             if (e)
               return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
           }
@@ -323,7 +331,7 @@ void ApiServer::AddRoutes() {
   auto execution_scope = [this](const RequestContext& c) {
     const std::string& id = c.params.Get("id");
     if (controller_ != nullptr) {
-      if (auto e = controller_->cache().Execution(id)) return e->value.namespace_;
+      if (auto e = controller_.load()->cache().Execution(id)) return e->value.namespace_;
     }
     std::optional<LogOwner> owner = logs_.OwnerOf(id);
     return owner ? owner->namespace_ : std::string();
@@ -335,7 +343,7 @@ void ApiServer::AddRoutes() {
         if (!tail) return r(InvalidLogTail());
         const std::string& id = c.params.Get("id");
         std::optional<LogPage> page = logs_.ExecutionTail(id, *tail);
-        if (!page && controller_ != nullptr && controller_->cache().Execution(id)) {
+        if (!page && controller_ != nullptr && controller_.load()->cache().Execution(id)) {
           page = LogPage{};  // known, nothing shipped (yet, or since a restart)
         }
         if (!page) {
@@ -512,9 +520,9 @@ void ApiServer::AddRoutes() {
         if (!n.ok()) return r(ErrorResponse(n.status()));
         Json assignments = Json::array();
         if (controller_ != nullptr) {
-          controller_->ObserveHeartbeat(node_id, observed);
+          controller_.load()->ObserveHeartbeat(node_id, observed);
           StoreLogs(node_id, chunks);
-          assignments = controller_->Assignments(node_id);
+          assignments = controller_.load()->Assignments(node_id);
         }
         r(HttpResponse::FromJson(
             200, {{"assignments", std::move(assignments)}, {"index", n->assignments_index}}));
@@ -542,8 +550,8 @@ void ApiServer::AddRoutes() {
           nodes_.WaitForAssignments(
               node_id, index, *wait, [this, r, node_id](std::optional<NodeSnapshot> s) {
                 if (!s) return r(ErrorResponse(404, "not_found", "node removed"));
-                Json assignments =
-                    controller_ != nullptr ? controller_->Assignments(node_id) : Json::array();
+                Json assignments = controller_ != nullptr ? controller_.load()->Assignments(node_id)
+                                                          : Json::array();
                 r(HttpResponse::FromJson(200, {{"assignments", std::move(assignments)},
                                                {"index", s->assignments_index}}));
               });
@@ -553,7 +561,7 @@ void ApiServer::AddRoutes() {
 void ApiServer::StoreLogs(const std::string& node_id, const std::vector<LogChunk>& chunks) {
   if (chunks.empty() || controller_ == nullptr) return;
   std::unordered_map<std::string, LogOwner> owners;
-  for (ExecutionRecord& e : controller_->cache().ExecutionsOnNode(node_id)) {
+  for (ExecutionRecord& e : controller_.load()->cache().ExecutionsOnNode(node_id)) {
     owners[e.id] = {e.node_id, e.job_id, e.namespace_, e.version};
   }
   for (const LogChunk& chunk : chunks) {

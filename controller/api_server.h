@@ -38,8 +38,13 @@ class ApiServer {
   Json OpenApi() const;
 
   // The control loop that feeds heartbeats into the store and answers assignments (null: none,
-  // heartbeats then answer no assignments). Set before serving.
+  // heartbeats then answer no assignments). Set before serving, or when a replica starts to lead.
   void SetController(class JobController* controller) { controller_ = controller; }
+
+  // A replica among several on etcd: `role` answers {"replica_id", "leader" (bool),
+  // "leader_id", "term", "ready" (bool)} for /readyz, which is then ready only when both
+  // SetReady and role's "ready" say so. Unset: a single controller, always the leader.
+  void SetRole(std::function<Json()> role) { role_ = std::move(role); }
 
   // The --manifests mode's sync, whose status GET /api/v1/manifests shows (null: the mode is
   // off and the route answers 404). Set before serving; it must outlive the serving.
@@ -64,7 +69,8 @@ class ApiServer {
   ApiServerOptions options_;
   Router router_;
   std::atomic<bool> ready_{false};
-  class JobController* controller_ = nullptr;
+  std::atomic<class JobController*> controller_{nullptr};
+  std::function<Json()> role_;
   const class ManifestSync* manifest_sync_ = nullptr;
 };
 

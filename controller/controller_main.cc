@@ -1,19 +1,28 @@
 #include "controller/controller_main.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "api/duration.h"
 #include "controller/api_server.h"
 #include "controller/compactor.h"
+#include "controller/forwarder.h"
 #include "controller/http_server.h"
 #include "controller/instrumented_store.h"
 #include "controller/job_controller.h"
+#include "controller/leader_election.h"
 #include "controller/log_store.h"
 #include "controller/manifest_sync.h"
 #include "store/etcd_store.h"
@@ -48,6 +57,15 @@ constexpr const char* kUsage =
     "  --manifests DIR             keep the job manifests of DIR applied: on start, on every\n"
     "                              change and every --manifests-interval (docs/gitops.md)\n"
     "  --manifests-interval DUR    how often DIR is re-read without a change (default 30s)\n"
+    "  --replica-id ID             this replica's name among several on etcd (default: the\n"
+    "                              host name)\n"
+    "  --advertise-address URL     where the other replicas reach this one while it leads\n"
+    "                              (default http[s]://HOST:PORT of --listen, the host name\n"
+    "                              when it listens on every address)\n"
+    "  --leader-elect-lease-duration DUR   leader lease on etcd (default 15s)\n"
+    "  --leader-elect-renew-deadline DUR   a leader that could not renew for this long steps\n"
+    "                              down and exits (default 10s)\n"
+    "  --leader-elect-retry-period DUR     renew / campaign interval (default 2s)\n"
     "  --log-format text|json      (default text)\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
     "  -h, --help                  this help\n";
@@ -70,6 +88,11 @@ struct Flags {
   std::string log_level = "info";
   std::string manifests;
   Duration manifests_interval = Duration::Seconds(30);
+  std::string replica_id;
+  std::string advertise_address;
+  Duration lease_duration = Duration::Seconds(15);
+  Duration renew_deadline = Duration::Seconds(10);
+  Duration retry_period = Duration::Seconds(2);
 };
 
 Result<int64_t> ParsePositive(const std::string& flag, const std::string& text) {
@@ -83,12 +106,25 @@ Result<int64_t> ParsePositive(const std::string& flag, const std::string& text) 
 
 Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
   Flags f;
-  std::map<std::string, std::string*> strings = {
-      {"--listen", &f.listen},         {"--data-dir", &f.data_dir},
-      {"--store", &f.store},           {"--auth-token-file", &f.auth_token_file},
-      {"--tls-cert", &f.tls_cert},     {"--tls-key", &f.tls_key},
-      {"--log-format", &f.log_format}, {"--log-level", &f.log_level},
-      {"--manifests", &f.manifests}};
+  std::map<std::string, std::string*> strings = {{"--listen", &f.listen},
+                                                 {"--data-dir", &f.data_dir},
+                                                 {"--store", &f.store},
+                                                 {"--auth-token-file", &f.auth_token_file},
+                                                 {"--tls-cert", &f.tls_cert},
+                                                 {"--tls-key", &f.tls_key},
+                                                 {"--log-format", &f.log_format},
+                                                 {"--log-level", &f.log_level},
+                                                 {"--manifests", &f.manifests},
+                                                 {"--replica-id", &f.replica_id},
+                                                 {"--advertise-address", &f.advertise_address}};
+  std::map<std::string, Duration*> durations = {
+      {"--resync", &f.resync},
+      {"--manifests-interval", &f.manifests_interval},
+      {"--heartbeat-interval", &f.heartbeat_interval},
+      {"--node-lost-after", &f.node_lost_after},
+      {"--leader-elect-lease-duration", &f.lease_duration},
+      {"--leader-elect-renew-deadline", &f.renew_deadline},
+      {"--leader-elect-retry-period", &f.retry_period}};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string name = args[i];
     std::string value;
@@ -112,23 +148,14 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args, bool* help) {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       *it->second = *v;
-    } else if (name == "--resync" || name == "--manifests-interval") {
-      Result<std::string> v = take();
-      if (!v.ok()) return v.status();
-      Result<Duration> d = ParseDuration(*v);
-      if (!d.ok() || d->nanoseconds() <= 0) {
-        return InvalidError(name + ": expected a positive duration such as 30s, got \"" + *v +
-                            "\"");
-      }
-      (name == "--resync" ? f.resync : f.manifests_interval) = *d;
-    } else if (name == "--heartbeat-interval" || name == "--node-lost-after") {
+    } else if (auto d_it = durations.find(name); d_it != durations.end()) {
       Result<std::string> v = take();
       if (!v.ok()) return v.status();
       Result<Duration> d = ParseDuration(*v);
       if (!d.ok() || d->nanoseconds() <= 0) {
         return InvalidError(name + ": expected a positive duration such as 5s, got \"" + *v + "\"");
       }
-      (name == "--heartbeat-interval" ? f.heartbeat_interval : f.node_lost_after) = *d;
+      *d_it->second = *d;
     } else if (name == "--max-body-bytes" || name == "--history-limit" ||
                name == "--http-threads" || name == "--workers") {
       Result<std::string> v = take();
@@ -162,6 +189,62 @@ void Log(const Flags& flags, std::ostream& err, const std::string& level,
   }
   err.flush();
 }
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "drover-controller";
+  return name;
+}
+
+// Where the other replicas reach this one: the --listen address, or the host name when it
+// listens on every address.
+std::string DefaultAdvertiseAddress(const std::string& host, int port, bool tls) {
+  std::string reachable = host;
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") reachable = HostName();
+  return std::string(tls ? "https://" : "http://") + reachable + ":" + std::to_string(port);
+}
+
+// The routes every replica answers itself: its own health, readiness, version and metrics.
+bool ServedByEveryReplica(const std::string& path) {
+  return path == "/healthz" || path == "/readyz" || path == "/version" || path == "/metrics" ||
+         path == "/openapi.json";
+}
+
+// What the main thread waits for: a stop (signal), or the election's news.
+class RunState {
+ public:
+  struct Event {
+    std::string reason;  // "leading", "lost leadership: ...", "received SIGTERM"
+    int64_t term = 0;
+  };
+  void Notify(std::string reason, int64_t term) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (reason.rfind("received ", 0) == 0) by_signal_ = true;
+      events_.push_back({std::move(reason), term});
+    }
+    cv_.notify_all();
+  }
+  // The next event, oldest first; a stop or a loss is returned again to every later call.
+  Event Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return next_ < events_.size(); });
+    Event event = events_[next_];
+    if (event.reason == "leading") ++next_;
+    return event;
+  }
+  bool StoppedBySignal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return by_signal_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> events_;
+  size_t next_ = 0;
+  bool by_signal_ = false;
+};
 
 }  // namespace
 
@@ -210,6 +293,12 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // On etcd, replicas elect a leader (controller/leader_election.h): the leases and the elector
+  // come before the store, whose every write carries the elector's fence.
+  const bool elected = flags.store.rfind("etcd://", 0) == 0;
+  std::unique_ptr<store::Leases> leases;
+  std::unique_ptr<LeaderElector> elector;
+  RunState run;
   std::unique_ptr<store::Store> backend;
   if (flags.store == "memory") {
     backend = store::NewMemoryStore();
@@ -228,12 +317,37 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
       return 1;
     }
     backend = std::move(opened).value();
-  } else if (flags.store.rfind("etcd://", 0) == 0) {
+  } else if (elected) {
     Result<store::EtcdStoreOptions> options = store::ParseEtcdUrl(flags.store);
     if (!options.ok()) {
       err << "drover controller: --store: " << options.status().message() << "\n";
       return 2;
     }
+    LeaderElectionOptions election;
+    election.identity = flags.replica_id.empty() ? HostName() : flags.replica_id;
+    election.address =
+        flags.advertise_address.empty()
+            ? DefaultAdvertiseAddress(address->first, address->second, !flags.tls_cert.empty())
+            : flags.advertise_address;
+    election.lease_duration = ToMillis(flags.lease_duration);
+    election.renew_deadline = ToMillis(flags.renew_deadline);
+    election.retry_period = ToMillis(flags.retry_period);
+    if (Status valid = ValidateLeaderElectionOptions(election); !valid.ok()) {
+      err << "drover controller: " << valid.message() << "\n";
+      return 2;
+    }
+    Result<std::unique_ptr<store::Leases>> opened_leases = store::OpenEtcdLeases(*options);
+    if (!opened_leases.ok()) {
+      err << "drover controller: " << opened_leases.status().message() << "\n";
+      return 1;
+    }
+    leases = std::move(opened_leases).value();
+    elector = std::make_unique<LeaderElector>(
+        *leases, RealClock(), election,
+        LeaderElector::Callbacks{
+            [&run](int64_t term) { run.Notify("leading", term); },
+            [&run](const std::string& reason) { run.Notify("lost leadership: " + reason, 0); }});
+    options->fence = [e = elector.get()] { return e->Fence(); };
     Result<std::unique_ptr<store::Store>> opened = store::OpenEtcdStore(std::move(*options));
     if (!opened.ok()) {
       err << "drover controller: " << opened.status().message() << "\n";
@@ -251,11 +365,6 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   InstrumentedStore store(*backend, metrics);
   NodeRegistry nodes(store, RealClock(),
                      {ToMillis(flags.heartbeat_interval), ToMillis(flags.node_lost_after)});
-  Status loaded = nodes.Load();
-  if (!loaded.ok()) {
-    err << "drover controller: loading nodes: " << loaded.message() << "\n";
-    return 1;
-  }
   JobService jobs(store, RealClock(), nodes,
                   {static_cast<int>(std::min<int64_t>(flags.history_limit, 100000)), 1000});
   LogStore logs(RealClock());  // in memory only: see docs/logs.md
@@ -266,15 +375,9 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   loop.resync = ToMillis(flags.resync);
   loop.startup_grace = 2 * ToMillis(flags.heartbeat_interval);
   JobController controller(store, RealClock(), nodes, &metrics, loop);
-  Status started = controller.Start();
-  if (!started.ok()) {
-    err << "drover controller: starting the control loop: " << started.message() << "\n";
-    return 1;
-  }
-  api.SetController(&controller);
 
-  // The --manifests folder's sync (docs/gitops.md): stopped before what it uses (the job
-  // service, the store) and destroyed after the HTTP server whose route reads it.
+  // The --manifests folder's sync (docs/gitops.md), on the leader only: stopped before what it
+  // uses (the job service, the store) and destroyed after the HTTP server whose route reads it.
   std::unique_ptr<ManifestMetrics> manifest_metrics;
   std::unique_ptr<ManifestSync> manifest_sync;
   if (!flags.manifests.empty()) {
@@ -290,50 +393,159 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
     api.SetManifestSync(manifest_sync.get());
   }
 
+  // A follower answers the operational routes itself and forwards the rest to the leader
+  // (controller/forwarder.h); the leader, or a single controller, serves everything.
+  std::atomic<bool> serving{!elected};
+  const std::string replica_id = elector ? elector->options().identity : HostName();
+  Forwarder forwarder(replica_id, std::chrono::milliseconds(120'000));
+  if (elector) {
+    api.SetRole([&elector, &serving, &replica_id] {
+      std::optional<LeaderInfo> leader = elector->Leader();
+      Json role = {{"replica_id", replica_id},
+                   {"leader", serving.load()},
+                   {"leader_id", leader ? leader->identity : ""},
+                   {"term", leader ? leader->term : 0}};
+      // A follower is ready when it knows a leader to forward to.
+      role["ready"] = serving.load() || (leader.has_value() && !elector->Leading());
+      return role;
+    });
+  }
+  auto handle = [&](HttpRequest request, Responder respond) {
+    if (serving.load() || ServedByEveryReplica(request.path)) {
+      api.Handle(std::move(request), std::move(respond));
+      return;
+    }
+    std::optional<LeaderInfo> leader = elector->Leader();
+    if (!request.Header(kForwardedByHeader).empty() || !leader || elector->Leading()) {
+      HttpResponse answer = ErrorResponse(
+          503, "unavailable",
+          !leader ? "no controller replica leads yet (an election takes up to one lease, " +
+                        std::to_string(flags.lease_duration.nanoseconds() / 1'000'000'000) +
+                        " s); retry"
+          : elector->Leading() ? "this replica has just become the leader and is loading; retry"
+                               : "replica " + replica_id + " does not lead and the leader " +
+                                     leader->identity + " forwarded this request here; retry");
+      answer.headers.emplace_back("Retry-After", "2");
+      respond(std::move(answer));
+      return;
+    }
+    forwarder.Forward(request, leader->identity, leader->address, std::move(respond));
+  };
+
   HttpServerOptions http;
   http.host = address->first;
   http.port = address->second;
   http.tls_cert = flags.tls_cert;
   http.tls_key = flags.tls_key;
   http.max_body_bytes = static_cast<size_t>(flags.max_body_bytes);
-  Result<std::unique_ptr<HttpServer>> server = HttpServer::Start(
-      http,
-      [&api](HttpRequest r, Responder respond) { api.Handle(std::move(r), std::move(respond)); });
+  Result<std::unique_ptr<HttpServer>> server = HttpServer::Start(http, handle);
   if (!server.ok()) {
     err << "drover controller: " << server.status().message() << "\n";
     return 1;
   }
-  Compactor compactor(*backend, {}, [&flags, &err](const Status& s) {
-    Log(flags, err, "warn", "store compaction failed: " + s.message());
-  });
-  metrics.SetLeader(true);
-  api.SetReady(true);
-  Log(flags, err, "info",
-      std::string("drover controller ") + DROVER_VERSION + " listening on " +
-          (flags.tls_cert.empty() ? "http://" : "https://") + flags.listen + " (store " +
-          flags.store + (flags.store == "sqlite" ? " in " + flags.data_dir : "") + ", auth " +
-          (tokens ? "on" : "off") + ")");
-  if (manifest_sync) manifest_sync->Start();
+  const std::string where = std::string(flags.tls_cert.empty() ? "http://" : "https://") +
+                            flags.listen + " (store " + flags.store +
+                            (flags.store == "sqlite" ? " in " + flags.data_dir : "") + ", auth " +
+                            (tokens ? "on" : "off") + ")";
 
-  std::string reason;
-  if (wait_for_stop) {
-    reason = wait_for_stop();
-  } else {
-    int received = 0;
-    sigwait(&signals, &received);
-    reason = received == SIGINT ? "SIGINT" : "SIGTERM";
+  std::unique_ptr<Compactor> compactor;
+  auto lead = [&]() -> Status {
+    if (Status loaded = nodes.Load(); !loaded.ok()) return loaded;
+    if (Status started = controller.Start(); !started.ok()) return started;
+    api.SetController(&controller);
+    compactor = std::make_unique<Compactor>(*backend, CompactorOptions{}, [&](const Status& s) {
+      Log(flags, err, "warn", "store compaction failed: " + s.message());
+    });
+    metrics.SetLeader(true);
+    serving = true;
+    api.SetReady(true);
+    if (manifest_sync) manifest_sync->Start();
+    return Status::Ok();
+  };
+
+  if (!elected) {
+    if (Status s = lead(); !s.ok()) {
+      err << "drover controller: starting the control loop: " << s.message() << "\n";
+      (*server)->Stop();
+      nodes.Shutdown();
+      controller.Stop();
+      return 1;
+    }
   }
-  Log(flags, err, "info", "received " + reason + ", shutting down");
+  // What stops the controller: a signal (or `wait_for_stop`), taken on a thread of its own so that
+  // an elected replica can also wake up when it wins or loses the election.
+  std::thread stop_waiter([&] {
+    std::string reason;
+    if (wait_for_stop) {
+      reason = wait_for_stop();
+    } else {
+      int received = 0;
+      sigwait(&signals, &received);
+      reason = received == SIGINT ? "SIGINT" : "SIGTERM";
+    }
+    run.Notify("received " + reason, 0);
+  });
+
+  int exit_code = 0;
+  std::string reason;
+  if (!elected) {
+    Log(flags, err, "info",
+        std::string("drover controller ") + DROVER_VERSION + " listening on " + where);
+    reason = run.Wait().reason;
+  } else {
+    metrics.SetLeader(false);
+    api.SetReady(true);
+    Log(flags, err, "info",
+        std::string("drover controller ") + DROVER_VERSION + " replica " + replica_id +
+            " listening on " + where + ", advertising " + elector->options().address +
+            "; campaigning for leadership");
+    elector->Start();
+    RunState::Event event = run.Wait();
+    if (event.reason == "leading") {
+      Log(flags, err, "info",
+          "replica " + replica_id + " leads (term " + std::to_string(event.term) +
+              "): starting the control loop");
+      if (Status s = lead(); !s.ok()) {
+        Log(flags, err, "error", "starting the control loop: " + s.message());
+        exit_code = 1;
+        reason = "a failed start";
+      } else {
+        event = run.Wait();
+      }
+    }
+    if (reason.empty()) reason = event.reason;
+    if (event.reason.rfind("lost leadership", 0) == 0) {
+      Log(flags, err, "error",
+          "replica " + replica_id + " " + event.reason +
+              "; every write it still attempts is refused by the store's fence. Exiting so that "
+              "its supervisor restarts it as a follower");
+      metrics.SetLeader(false);
+      exit_code = 1;
+    }
+  }
+  Log(flags, err, "info", reason + ", shutting down");
   // In this order: no new requests; parked long polls answered while the API and their HTTP
-  // sessions still exist; the control loop stopped; then the server (and every session) gone
-  // before the objects its handlers use.
+  // sessions still exist; the control loop stopped; leadership handed over; then the server
+  // (and every session) gone before the objects its handlers use.
   api.SetReady(false);
   (*server)->Stop();
   if (manifest_sync) manifest_sync->Stop();
   nodes.Shutdown();
   controller.Stop();
+  compactor.reset();
+  if (elector) elector->Stop();
   (*server).reset();
-  return 0;
+  if (!run.StoppedBySignal()) {
+    if (wait_for_stop) {
+      // A caller's own stop function cannot be woken: leave it to the process's exit.
+      stop_waiter.detach();
+      std::cerr.flush();
+      std::_Exit(exit_code);
+    }
+    pthread_kill(stop_waiter.native_handle(), SIGTERM);
+  }
+  stop_waiter.join();
+  return exit_code;
 }
 
 }  // namespace drover::controller

@@ -717,6 +717,94 @@ class EtcdStore : public Store {
   std::vector<std::weak_ptr<WatchCore>> watches_;
 };
 
+// --- leases -------------------------------------------------------------------------------------
+
+LeasedKey ParseLeasedKey(const json& kv) {
+  KeyValue parsed = ParseKv(kv);
+  return {std::move(parsed.value), parsed.create_revision, Int(kv, "lease")};
+}
+
+class EtcdLeases : public Leases {
+ public:
+  explicit EtcdLeases(EtcdStoreOptions options)
+      : connection_(std::make_shared<Connection>(std::move(options))) {}
+
+  Status Probe() {
+    return connection_
+        ->Call("/v3/kv/range", {{"key", Base64(std::string(1, '\0'))}, {"limit", "1"}}, true)
+        .status();
+  }
+
+  Result<int64_t> Grant(std::chrono::milliseconds ttl) override {
+    int64_t seconds = std::max<int64_t>(1, (ttl.count() + 999) / 1000);
+    // A grant whose reply was lost leaves an unused lease that expires by itself: safe to retry.
+    Result<json> reply =
+        connection_->Call("/v3/lease/grant", {{"TTL", std::to_string(seconds)}}, true);
+    if (!reply.ok()) return reply.status();
+    int64_t id = Int(*reply, "ID");
+    if (id == 0) return InternalError("etcd granted a lease without an id: " + reply->dump());
+    return id;
+  }
+
+  Result<bool> KeepAlive(int64_t lease) override {
+    // One request on the gateway's keep-alive stream: {"result": {"ID", "TTL"}}, TTL missing (0)
+    // once the lease has expired.
+    Result<json> reply =
+        connection_->Call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}}, true);
+    if (!reply.ok()) return reply.status();
+    const json& result = reply->contains("result") ? (*reply)["result"] : *reply;
+    return Int(result, "TTL") > 0;
+  }
+
+  Status Revoke(int64_t lease) override {
+    Result<json> reply = connection_->Call("/v3/lease/revoke", {{"ID", std::to_string(lease)}},
+                                           true, /*expect_error=*/true);
+    // etcd answers "requested lease not found" for an expired lease: already gone.
+    if (!reply.ok() && reply.status().message().find("not found") == std::string::npos) {
+      return reply.status();
+    }
+    return Status::Ok();
+  }
+
+  Result<LeasedKey> CreateIfAbsent(const std::string& key, const std::string& value,
+                                   int64_t lease) override {
+    json txn = {{"compare", json::array({{{"key", Base64(key)},
+                                          {"target", "CREATE"},
+                                          {"result", "EQUAL"},
+                                          {"create_revision", "0"}}})},
+                {"success", json::array({{{"request_put",
+                                           {{"key", Base64(key)},
+                                            {"value", Base64(value)},
+                                            {"lease", std::to_string(lease)}}}}})},
+                {"failure", json::array({{{"request_range", {{"key", Base64(key)}}}}})}};
+    Result<json> reply = connection_->Call("/v3/kv/txn", txn, false);
+    if (!reply.ok()) return reply.status();
+    if (Bool(*reply, "succeeded")) {
+      return LeasedKey{value, ToDrover(Int(reply->value("header", json::object()), "revision")),
+                       lease};
+    }
+    const json& responses = reply->value("responses", json::array());
+    if (!responses.empty()) {
+      const json& range = responses[0].value("response_range", json::object());
+      const json& kvs = range.value("kvs", json::array());
+      if (!kvs.empty()) return ParseLeasedKey(kvs[0]);
+    }
+    // The key was deleted between the compare and the read (its lease expired): try again.
+    return UnavailableError("the key " + key + " changed during the attempt to create it");
+  }
+
+  Result<std::optional<LeasedKey>> Read(const std::string& key) override {
+    Result<json> reply = connection_->Call("/v3/kv/range", {{"key", Base64(key)}}, true);
+    if (!reply.ok()) return reply.status();
+    const json& kvs = reply->value("kvs", json::array());
+    if (kvs.empty()) return std::optional<LeasedKey>();
+    return std::optional<LeasedKey>(ParseLeasedKey(kvs[0]));
+  }
+
+ private:
+  std::shared_ptr<Connection> connection_;
+};
+
 }  // namespace
 
 Result<EtcdStoreOptions> ParseEtcdUrl(std::string_view url) {
@@ -751,6 +839,14 @@ Result<std::unique_ptr<Store>> OpenEtcdStore(EtcdStoreOptions options) {
   auto store = std::make_unique<EtcdStore>(std::move(options));
   if (Status probe = store->Probe(); !probe.ok()) return probe;
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Leases>> OpenEtcdLeases(EtcdStoreOptions options) {
+  if (options.endpoints.empty()) return InvalidError("the etcd store needs at least one endpoint");
+  options.fence = nullptr;
+  auto leases = std::make_unique<EtcdLeases>(std::move(options));
+  if (Status probe = leases->Probe(); !probe.ok()) return probe;
+  return std::unique_ptr<Leases>(std::move(leases));
 }
 
 }  // namespace drover::store

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "api/status.h"
+#include "store/leases.h"
 #include "store/store.h"
 
 namespace drover::store {
@@ -61,5 +62,9 @@ Result<EtcdStoreOptions> ParseEtcdUrl(std::string_view url);
 // Connects to the cluster (one read through any endpoint): kUnavailable, naming every endpoint
 // and its error, when none answers.
 Result<std::unique_ptr<Store>> OpenEtcdStore(EtcdStoreOptions options);
+
+// Leases on the same cluster (store/leases.h), through their own connection: never fenced, since
+// the leader election that sets the store's fence runs on them. Connects like OpenEtcdStore.
+Result<std::unique_ptr<Leases>> OpenEtcdLeases(EtcdStoreOptions options);
 
 }  // namespace drover::store
