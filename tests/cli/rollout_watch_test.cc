@@ -14,6 +14,7 @@
 #include "cli/sim_fleet.h"
 #include "tests/testing/controller_process.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/rollout_fixtures.h"
 #include "tests/testing/run_process.h"
 
 namespace drover {
@@ -31,21 +32,7 @@ constexpr int kNodes = 6;
 
 // A rolling pipeline over the fleet: waves of `max_parallel` percent, judged in 250 ms windows.
 Json Rolling(const std::string& name, int max_parallel, const std::string& description = "") {
-  return {{"name", name},
-          {"type", "pipeline"},
-          {"description", description},
-          {"selector", {{"match_labels", {{"role", "edge"}}}}},
-          {"config",
-           {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}},
-          {"rollout",
-           {{"strategy", "rolling"},
-            {"max_parallel", max_parallel},
-            {"max_failed_nodes", 0},
-            {"health_check",
-             {{"deadline", "20s"},
-              {"interval", "250ms"},
-              {"success_threshold", 1},
-              {"failure_threshold", 1}}}}}};
+  return testing::RollingPipeline(name, max_parallel, description, "20s", 1);
 }
 
 // One controller and six simulated nodes for the suite; each test rolls out jobs of its own.

@@ -13,72 +13,24 @@
 
 #include "cli/sim_fleet.h"
 #include "tests/testing/controller_process.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/rollout_fixtures.h"
 
 namespace drover {
 namespace {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
+using testing::CheckOneActiveExecutionPerNode;
 using testing::ControllerProcess;
-
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
-}
-
-Json Spec(const std::string& description) {
-  return {{"name", "fleet-logs"},
-          {"type", "pipeline"},
-          {"description", description},
-          {"selector", {{"match_labels", {{"role", "edge"}}}}},
-          {"config",
-           {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}},
-          {"rollout",
-           {{"strategy", "rolling"},
-            {"max_parallel", 10},
-            {"max_failed_nodes", 0},
-            {"health_check",
-             {{"deadline", "60s"},
-              {"interval", "250ms"},
-              {"success_threshold", 1},
-              {"failure_threshold", 2}}}}}};
-}
-
-// Checks the store's view: at most one non-terminal execution of the job per node.
-void CheckStoreInvariant(const ControllerProcess& controller, const std::string& job_id,
-                         std::vector<std::string>* violations) {
-  testing::HttpReply r = controller.Call("GET", "/api/v1/jobs/" + job_id + "/executions");
-  if (r.status != 200) return;  // the process may just have been killed
-  std::map<std::string, int> active;
-  for (const Json& e : r.Json()["items"]) {
-    std::string state = e["state"];
-    if (state == "pending" || state == "starting" || state == "running") {
-      if (++active[e["node_id"].get<std::string>()] == 2) {
-        violations->push_back("two non-terminal executions on " + e["node_id"].get<std::string>());
-      }
-    }
-  }
-}
+using testing::Eventually;
+using testing::RollingPipeline;
 
 TEST(RolloutCrash, SigkillAtTwentyRandomMomentsEndsLikeAnUninterruptedRollout) {
   ControllerProcess controller({"--heartbeat-interval", "250ms", "--resync", "2s"});
   ASSERT_TRUE(controller.Start()) << controller.log();
-  sim::FleetOptions options;
-  options.server = controller.url();
-  options.registration_spread = 200ms;
-  options.connections = 8;
-  options.behaviour.pending_for = 0ms;
-  options.behaviour.starting_for = 50ms;
-  for (int i = 0; i < 200; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof(id), "node-%03d", i);
-    options.nodes.push_back({id, {{"role", "edge"}}});
-  }
-  Result<std::unique_ptr<sim::Fleet>> started = sim::Fleet::Start(options);
+  Result<std::unique_ptr<sim::Fleet>> started =
+      sim::Fleet::Start(testing::EdgeFleet(controller.url(), 200));
   ASSERT_TRUE(started.ok()) << started.status().message();
   std::unique_ptr<sim::Fleet> fleet = std::move(started).value();
 
@@ -94,26 +46,26 @@ TEST(RolloutCrash, SigkillAtTwentyRandomMomentsEndsLikeAnUninterruptedRollout) {
                200;
       },
       30s));
-  testing::HttpReply first = put(Spec("v1"));
+  testing::HttpReply first = put(RollingPipeline("fleet-logs", 10, "v1"));
   ASSERT_EQ(first.status, 201) << first.body;
   const std::string job_id = first.Json()["job_id"];
   ASSERT_TRUE(Eventually([&] { return rollout()["phase"] == "succeeded"; }, 90s)) << rollout();
 
-  ASSERT_EQ(put(Spec("v2")).status, 200);
+  ASSERT_EQ(put(RollingPipeline("fleet-logs", 10, "v2")).status, 200);
   std::mt19937 rng(20261204);
   std::vector<std::string> violations;
   int kills = 0;
   while (kills < 20) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 700));
-    CheckStoreInvariant(controller, job_id, &violations);
+    CheckOneActiveExecutionPerNode(controller, job_id, &violations);
     controller.Kill();
     ++kills;
     ASSERT_TRUE(controller.Start(/*keep_port=*/true)) << controller.log();
-    CheckStoreInvariant(controller, job_id, &violations);
+    CheckOneActiveExecutionPerNode(controller, job_id, &violations);
   }
   ASSERT_TRUE(Eventually(
       [&] {
-        CheckStoreInvariant(controller, job_id, &violations);
+        CheckOneActiveExecutionPerNode(controller, job_id, &violations);
         Json r = rollout();
         return r["to_version"] == 2 && r["phase"] == "succeeded";
       },
