@@ -395,7 +395,9 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
 
   // A follower answers the operational routes itself and forwards the rest to the leader
   // (controller/forwarder.h); the leader, or a single controller, serves everything.
-  std::atomic<bool> serving{!elected};
+  // Nothing but the operational routes is served before the control loop runs: a heartbeat
+  // answered without it would tell the agent to stop everything.
+  std::atomic<bool> serving{false};
   const std::string replica_id = elector ? elector->options().identity : HostName();
   Forwarder forwarder(replica_id, std::chrono::milliseconds(120'000));
   if (elector) {
@@ -415,22 +417,50 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
       api.Handle(std::move(request), std::move(respond));
       return;
     }
-    std::optional<LeaderInfo> leader = elector->Leader();
-    if (!request.Header(kForwardedByHeader).empty() || !leader || elector->Leading()) {
-      HttpResponse answer = ErrorResponse(
-          503, "unavailable",
-          !leader ? "no controller replica leads yet (an election takes up to one lease, " +
-                        std::to_string(flags.lease_duration.nanoseconds() / 1'000'000'000) +
-                        " s); retry"
+    std::optional<LeaderInfo> leader = elector ? elector->Leader() : std::nullopt;
+    if (!elector || !request.Header(kForwardedByHeader).empty() || !leader || elector->Leading()) {
+      std::string why =
+          !elector  ? "the controller is starting (loading the store); retry"
+          : !leader ? "no controller replica leads yet (an election takes up to one lease, " +
+                          std::to_string(flags.lease_duration.nanoseconds() / 1'000'000'000) +
+                          " s); retry"
           : elector->Leading() ? "this replica has just become the leader and is loading; retry"
                                : "replica " + replica_id + " does not lead and the leader " +
-                                     leader->identity + " forwarded this request here; retry");
+                                     leader->identity + " forwarded this request here; retry";
+      HttpResponse answer = ErrorResponse(503, "unavailable", why);
       answer.headers.emplace_back("Retry-After", "2");
       respond(std::move(answer));
       return;
     }
     forwarder.Forward(request, leader->identity, leader->address, std::move(respond));
   };
+
+  std::unique_ptr<Compactor> compactor;
+  auto lead = [&]() -> Status {
+    if (Status loaded = nodes.Load(); !loaded.ok()) return loaded;
+    if (Status started = controller.Start(); !started.ok()) return started;
+    api.SetController(&controller);
+    compactor = std::make_unique<Compactor>(*backend, CompactorOptions{}, [&](const Status& s) {
+      Log(flags, err, "warn", "store compaction failed: " + s.message());
+    });
+    metrics.SetLeader(true);
+    serving = true;
+    api.SetReady(true);
+    if (manifest_sync) manifest_sync->Start();
+    return Status::Ok();
+  };
+
+  // A single controller starts its loop before it serves, as before there were replicas: once
+  // /healthz answers, the API does.
+  if (!elected) {
+    if (Status s = lead(); !s.ok()) {
+      err << "drover controller: starting the control loop: " << s.message() << "\n";
+      if (manifest_sync) manifest_sync->Stop();
+      nodes.Shutdown();
+      controller.Stop();
+      return 1;
+    }
+  }
 
   HttpServerOptions http;
   http.host = address->first;
@@ -448,30 +478,6 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
                             (flags.store == "sqlite" ? " in " + flags.data_dir : "") + ", auth " +
                             (tokens ? "on" : "off") + ")";
 
-  std::unique_ptr<Compactor> compactor;
-  auto lead = [&]() -> Status {
-    if (Status loaded = nodes.Load(); !loaded.ok()) return loaded;
-    if (Status started = controller.Start(); !started.ok()) return started;
-    api.SetController(&controller);
-    compactor = std::make_unique<Compactor>(*backend, CompactorOptions{}, [&](const Status& s) {
-      Log(flags, err, "warn", "store compaction failed: " + s.message());
-    });
-    metrics.SetLeader(true);
-    serving = true;
-    api.SetReady(true);
-    if (manifest_sync) manifest_sync->Start();
-    return Status::Ok();
-  };
-
-  if (!elected) {
-    if (Status s = lead(); !s.ok()) {
-      err << "drover controller: starting the control loop: " << s.message() << "\n";
-      (*server)->Stop();
-      nodes.Shutdown();
-      controller.Stop();
-      return 1;
-    }
-  }
   // What stops the controller: a signal (or `wait_for_stop`), taken on a thread of its own so that
   // an elected replica can also wake up when it wins or loses the election.
   std::thread stop_waiter([&] {

@@ -203,45 +203,8 @@ TEST(Replicas, EtcdMemberAndLeaderKilledDuringARollingUpdateEndsLikeNoFailure) {
   writer.join();
 
   // The same end as without failures: 10 waves of 20, each started once, every node on v2.
-  Json r = rollout();
-  EXPECT_EQ(r["target_nodes"], 200);
-  EXPECT_EQ(r["updated_nodes"], 200);
-  EXPECT_EQ(r["healthy_nodes"], 200);
-  EXPECT_EQ(r["failed_nodes"], 0);
-  EXPECT_EQ(r["total_waves"], 10);
-  Json job = api_side.Call("GET", "/api/v1/jobs/fleet-logs").Json()["job"];
-  EXPECT_EQ(job["status"]["state"], "running");
-  EXPECT_EQ(job["status"]["stable_version"], 2);
-  std::map<std::string, int> wave_starts;
-  const Json events = api_side.Call("GET", "/api/v1/jobs/fleet-logs/events").Json();
-  bool after_v2 = false;
-  for (const Json& e : events["items"]) {
-    if (e["reason"] == "JobUpdated") after_v2 = true;
-    if (after_v2 && e["reason"] == "WaveStarted") ++wave_starts[e["message"].get<std::string>()];
-    EXPECT_NE(e["reason"], "RolledBack") << e;
-  }
-  EXPECT_EQ(wave_starts.size(), 10u) << events.dump();
-  for (const auto& [message, n] : wave_starts) EXPECT_EQ(n, 1) << message;
-  Json executions = api_side.Call("GET", "/api/v1/jobs/fleet-logs/executions?version=2").Json();
-  std::map<std::string, int> per_node;
-  for (const Json& e : executions["items"]) {
-    ++per_node[e["node_id"].get<std::string>()];
-    EXPECT_NE(e["state"], "failed") << e;
-  }
-  EXPECT_EQ(per_node.size(), 200u);
-  for (const auto& [node, n] : per_node) EXPECT_EQ(n, 1) << node;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        std::map<std::string, int> running = fleet->RunningVersions(job_id);
-        if (running.size() != 200) return false;
-        for (const auto& [node, v] : running) {
-          if (v != 2) return false;
-        }
-        return true;
-      },
-      30s));
+  testing::ExpectUninterruptedEnd(api_side, *fleet, job_id, 200, 10);
   EXPECT_THAT(violations, ::testing::IsEmpty());
-  EXPECT_THAT(fleet->Violations(), ::testing::IsEmpty());
 
   // No acknowledged write was lost.
   EXPECT_GT(acked.size(), 20u);

@@ -3,6 +3,9 @@
 // control loop's first invariant as the API shows it. Only for tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -12,6 +15,7 @@
 
 #include "cli/sim_fleet.h"
 #include "tests/testing/controller_process.h"
+#include "tests/testing/eventually.h"
 
 namespace drover::testing {
 
@@ -71,6 +75,57 @@ inline void CheckOneActiveExecutionPerNode(const ControllerProcess& via, const s
       }
     }
   }
+}
+
+// Checks (gtest expectations) that the rolling update of job "fleet-logs" to version 2 ended as an
+// uninterrupted one does: every one of `nodes` nodes updated and healthy, `waves` waves each
+// started once, no rollback, one execution of version 2 per node and none failed, and every
+// simulated node running version 2 as it saw its assignments.
+inline void ExpectUninterruptedEnd(const ControllerProcess& via, const sim::Fleet& fleet,
+                                   const std::string& job_id, int nodes, int waves) {
+  using Json = nlohmann::json;
+  Json job = via.Call("GET", "/api/v1/jobs/fleet-logs").Json()["job"];
+  const Json& r = job["status"]["rollout"];
+  EXPECT_EQ(r["to_version"], 2);
+  EXPECT_EQ(r["phase"], "succeeded");
+  EXPECT_EQ(r["target_nodes"], nodes);
+  EXPECT_EQ(r["updated_nodes"], nodes);
+  EXPECT_EQ(r["healthy_nodes"], nodes);
+  EXPECT_EQ(r["failed_nodes"], 0);
+  EXPECT_EQ(r["current_wave"], waves);
+  EXPECT_EQ(r["total_waves"], waves);
+  EXPECT_EQ(job["status"]["state"], "running");
+  EXPECT_EQ(job["status"]["stable_version"], 2);
+  std::map<std::string, int> wave_starts;
+  const Json events = via.Call("GET", "/api/v1/jobs/fleet-logs/events").Json();
+  bool after_v2 = false;
+  for (const Json& e : events["items"]) {
+    if (e["reason"] == "JobUpdated") after_v2 = true;
+    if (after_v2 && e["reason"] == "WaveStarted") ++wave_starts[e["message"].get<std::string>()];
+    EXPECT_NE(e["reason"], "RolledBack") << e;
+  }
+  EXPECT_EQ(wave_starts.size(), static_cast<size_t>(waves)) << events.dump();
+  for (const auto& [message, n] : wave_starts) EXPECT_EQ(n, 1) << message;
+  Json executions = via.Call("GET", "/api/v1/jobs/fleet-logs/executions?version=2").Json();
+  std::map<std::string, int> per_node;
+  for (const Json& e : executions["items"]) {
+    ++per_node[e["node_id"].get<std::string>()];
+    EXPECT_NE(e["state"], "failed") << e;
+  }
+  EXPECT_EQ(per_node.size(), static_cast<size_t>(nodes));
+  for (const auto& [node, n] : per_node) EXPECT_EQ(n, 1) << node;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        std::map<std::string, int> running = fleet.RunningVersions(job_id);
+        if (running.size() != static_cast<size_t>(nodes)) return false;
+        for (const auto& [node, v] : running) {
+          if (v != 2) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(30)))
+      << "not every simulated node runs version 2";
+  EXPECT_TRUE(fleet.Violations().empty()) << fleet.Violations().front();
 }
 
 }  // namespace drover::testing
