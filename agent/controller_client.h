@@ -20,7 +20,9 @@ struct HttpAnswer {
 
 class ControllerClient {
  public:
-  // `server`: http(s)://HOST:PORT. `token`: sent as a bearer token when not empty.
+  // `server`: http(s)://HOST:PORT, or several controller replicas' URLs separated by commas:
+  // calls go to one until it does not answer (or answers 503), then to the next.
+  // `token`: sent as a bearer token when not empty.
   static Result<std::unique_ptr<ControllerClient>> Create(const std::string& server,
                                                           const std::string& token,
                                                           std::chrono::seconds timeout);

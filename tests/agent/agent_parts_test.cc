@@ -13,9 +13,11 @@
 #include "agent/agent_metrics.h"
 #include "agent/assignment.h"
 #include "agent/config_files.h"
+#include "agent/controller_client.h"
 #include "agent/external_engine.h"
 #include "agent/log_stream.h"
 #include "agent/process.h"
+#include "tests/testing/controller_process.h"
 #include "tests/testing/run_process.h"
 
 namespace drover::agent {
@@ -33,6 +35,23 @@ class TempDir {
  private:
   fs::path path_;
 };
+
+TEST(ControllerClient, SeveralServersMoveOnFromOneThatDoesNotAnswer) {
+  drover::testing::ControllerProcess controller;
+  ASSERT_TRUE(controller.Start()) << controller.log();
+  const std::string dead = "http://127.0.0.1:" + std::to_string(drover::testing::FreePort());
+  Result<std::unique_ptr<ControllerClient>> client =
+      ControllerClient::Create(dead + "," + controller.url(), "", std::chrono::seconds(5));
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  HttpAnswer first = (*client)->Get("/healthz");
+  EXPECT_EQ(first.status, 0);  // the dead one: no answer
+  EXPECT_FALSE(first.error.empty());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*client)->Get("/healthz").status, 200) << "it went back to the dead server";
+  }
+  EXPECT_FALSE(
+      ControllerClient::Create("http://a:1,,http://b:2", "", std::chrono::seconds(1)).ok());
+}
 
 TEST(Assignment, ParsesTheControllersShapeWithDefaults) {
   Json item = {{"execution_id", "e-1"},
