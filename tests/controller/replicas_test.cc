@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "tests/testing/etcd_process.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/rollout_fixtures.h"
+#include "tests/testing/run_process.h"
 
 namespace drover {
 namespace {
@@ -285,6 +287,41 @@ TEST(Replicas, APausedLeaderMakesNoWriteAfterItResumes) {
       },
       120s));
   fleet->Stop();
+}
+
+TEST(Replicas, ConformanceChecksPassThroughAFollower) {
+  std::string script = std::string(DROVER_SHARED_DIR) + "/conformance/check.py";
+  if (!std::filesystem::exists(script)) GTEST_SKIP() << "no ../shared/conformance here";
+  testing::EtcdProcess etcd;
+  ASSERT_EQ(etcd.Start(), "");
+  auto replicas = StartReplicas(etcd.url(), 2);
+  int leader = -1;
+  ASSERT_TRUE(Eventually([&] { return (leader = Leader(replicas)) >= 0; }, 30s));
+  Json follower_ready = Readyz(*replicas[1 - leader]);
+  EXPECT_EQ(follower_ready["leader"], false);
+  EXPECT_EQ(follower_ready["status"], "ready");
+  EXPECT_EQ(follower_ready["control_loop"], "off");
+  EXPECT_EQ(follower_ready["leader_id"], "c" + std::to_string(leader));
+  // The checks expect a fresh store, so they run once: through the follower, where every answer
+  // is the leader's, forwarded.
+  testing::ProcessResult r = testing::RunCommand("python3 " + script + " " +
+                                                 replicas[1 - leader]->url() + " api protocol");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("ok: conformance api protocol, 0 failures"));
+  // Each replica's own metrics: drover_leader is 1 on the leader only.
+  EXPECT_THAT(replicas[leader]->Call("GET", "/metrics").body,
+              ::testing::HasSubstr("\ndrover_leader 1"));
+  EXPECT_THAT(replicas[1 - leader]->Call("GET", "/metrics").body,
+              ::testing::HasSubstr("\ndrover_leader 0"));
+}
+
+TEST(Replicas, ElectionFlagsThatDoNotNestAreUsageErrors) {
+  testing::ProcessResult r =
+      testing::RunCommand(std::string(DROVER_BINARY) +
+                          " controller --store etcd://127.0.0.1:1 --leader-elect-lease-duration 5s "
+                          "--leader-elect-renew-deadline 5s");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--leader-elect-lease-duration"));
 }
 
 }  // namespace
