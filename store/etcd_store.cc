@@ -527,6 +527,26 @@ class EtcdWatchHandle : public WatchHandle {
 
 // --- the store ----------------------------------------------------------------------------------
 
+// etcd's own words for a transaction over its limits name neither the size nor the flag: say
+// both, for the operator who reads the controller's log.
+Status ExplainTxnRefusal(const Status& status, const Transaction& transaction) {
+  const std::string& message = status.message();
+  size_t ops = transaction.success.size() + transaction.failure.size();
+  if (message.find("too many operations in txn request") != std::string::npos) {
+    return Status(StatusCode::kTooLarge,
+                  message + ": a transaction of " + std::to_string(ops) +
+                      " operations is over etcd's --max-txn-ops; start etcd with a larger "
+                      "--max-txn-ops (docs/architecture.md), or roll out in smaller waves");
+  }
+  if (message.find("request is too large") != std::string::npos) {
+    return Status(StatusCode::kTooLarge,
+                  message + ": a transaction of " + std::to_string(ops) +
+                      " operations is over etcd's --max-request-bytes; raise it "
+                      "(docs/architecture.md), or roll out in smaller waves");
+  }
+  return status;
+}
+
 class EtcdStore : public Store {
  public:
   explicit EtcdStore(EtcdStoreOptions options)
@@ -592,7 +612,7 @@ class EtcdStore : public Store {
       }
     }
     Result<json> reply = connection_->Call("/v3/kv/txn", request, false);
-    if (!reply.ok()) return reply.status();
+    if (!reply.ok()) return ExplainTxnRefusal(reply.status(), transaction);
     TransactionResult result;
     result.revision = ToDrover(Int(reply->value("header", json::object()), "revision"));
     result.succeeded = Bool(*reply, "succeeded");

@@ -173,6 +173,22 @@ TEST_F(EtcdStoreTest, WatchResumesAfterAnEtcdRestartWithoutGapOrDuplicate) {
   EXPECT_FALSE(recorder.final_status().has_value());
 }
 
+TEST_F(EtcdStoreTest, ATransactionOverEtcdsLimitsIsTooLargeAndNamesTheFlag) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  int64_t before = store->CurrentRevision();
+  Transaction huge;  // over the test etcd's --max-txn-ops and its 1.5 MiB request limit
+  for (int i = 0; i < 100'001; ++i) {
+    huge.success.push_back(Operation::Put("/k/" + std::to_string(i), "v"));
+  }
+  Result<TransactionResult> result = store->Commit(huge);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kTooLarge) << result.status().ToString();
+  EXPECT_THAT(result.status().message(), HasSubstr("100001 operations"));
+  EXPECT_THAT(result.status().message(), HasSubstr("--max-"));
+  EXPECT_EQ(store->CurrentRevision(), before);
+}
+
 TEST_F(EtcdStoreTest, FenceThatNoLongerHoldsFailsTheCommitAndAppliesNeitherBranch) {
   auto writer = Open();
   ASSERT_NE(writer, nullptr);
