@@ -67,7 +67,8 @@ inline void CheckOneActiveExecutionPerNode(const ControllerProcess& via, const s
   HttpReply r = via.Call("GET", "/api/v1/jobs/" + job_id + "/executions");
   if (r.status != 200) return;
   std::map<std::string, int> active;
-  for (const nlohmann::json& e : r.Json()["items"]) {
+  const nlohmann::json body = r.Json();  // kept: the loop reads into it
+  for (const nlohmann::json& e : body["items"]) {
     std::string state = e["state"];
     if (state == "pending" || state == "starting" || state == "running") {
       if (++active[e["node_id"].get<std::string>()] == 2) {
