@@ -34,6 +34,7 @@ TEST(EtcdController, JobPutIsReadBackAndSurvivesAControllerRestart) {
   {
     ControllerProcess controller({"--store", etcd.url()});
     ASSERT_TRUE(controller.Start()) << controller.log();
+    ASSERT_TRUE(controller.WaitReady()) << controller.log();  // it leads once elected
     HttpReply put = controller.Call("PUT", "/api/v1/jobs", Json{{"spec", Spec("web-logs")}}.dump());
     ASSERT_EQ(put.status, 201) << put.body;
     job_id = put.Json()["job_id"];
@@ -45,6 +46,7 @@ TEST(EtcdController, JobPutIsReadBackAndSurvivesAControllerRestart) {
   // A new controller with a new, empty --data-dir: the job comes from etcd.
   ControllerProcess restarted({"--store", etcd.url()});
   ASSERT_TRUE(restarted.Start()) << restarted.log();
+  ASSERT_TRUE(restarted.WaitReady()) << restarted.log();
   HttpReply get = restarted.Call("GET", "/api/v1/jobs/web-logs");
   ASSERT_EQ(get.status, 200) << get.body;
   EXPECT_EQ(get.Json()["job"]["id"], job_id);

@@ -59,6 +59,17 @@ class ControllerProcess {
     return false;
   }
 
+  // Waits up to `limit` for /readyz to answer 200 (on etcd: until this replica leads or knows
+  // the leader). False when it did not.
+  bool WaitReady(std::chrono::milliseconds limit = std::chrono::seconds(30)) const {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Http(port_, "GET", "/readyz").status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
   // SIGTERM and wait; returns the exit code.
   int Stop() {
     if (pid_ <= 0) return exit_code_;
