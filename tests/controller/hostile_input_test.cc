@@ -96,7 +96,9 @@ class HostileInputBase : public ::testing::Test {
                      "; register " + std::to_string(node.status) + " " + node.body;
       return;
     }
-    if (testing::WaitForQuietStore(controller_->port()) < 0) {
+    // The seeded job is placed on the seeded node: wait until that write is done (a second of
+    // quiet, for a loaded machine) so that each case's "nothing written" is its own.
+    if (testing::WaitForQuietStore(controller_->port(), std::chrono::milliseconds(1000)) < 0) {
       setup_error_ = "the store revision never settled";
     }
   }
