@@ -1,26 +1,30 @@
-// Load test of the HTTP API (issue 3, acceptance 5): a real `drover controller` (sqlite store,
-// default flags, --heartbeat-interval 10s) started on a free 127.0.0.1 port, driven by a
-// closed-loop generator in this process (N threads, each with its own keep-alive connection),
-// for a fixed duration per scenario:
+// Load test of the HTTP API (issue 3, acceptance 5; issue 8, acceptance 4 for etcd): a real
+// `drover controller` (default flags, --heartbeat-interval 10s) started on a free 127.0.0.1 port
+// for each store compared (--store sqlite,etcd: SQLite in its data dir, or a fresh etcd member
+// started by the bench, bench/etcd_server.h), driven by a closed-loop generator in this process
+// (N threads, each with its own keep-alive connection), for a fixed duration per scenario:
 //   put_new        PUT /api/v1/jobs, a new job each time (distinct names)     -> 201
 //   put_unchanged  PUT /api/v1/jobs of a job already stored, same spec        -> 422
 //   get_job        GET /api/v1/jobs/{name}                                    -> 200
 //   heartbeat      POST /api/v1/agent/heartbeat, 10,000 registered nodes,
 //                  2 observed executions per heartbeat                        -> 200
 //   healthz        GET /healthz (reference: the HTTP stack with no work)      -> 200
-// Then the same work without HTTP, in this process, with the same thread count: a SqliteStore
-// (default options) behind the InstrumentedStore, NodeRegistry and JobService exactly as
-// `drover controller` wires them; each call parses the same body text (ParseJson), runs what the
-// route handler runs and serialises the answer, so HTTP/direct is the cost of the HTTP layer
-// (cpprestsdk, ApiServer::Handle's routing and metrics) on top of the same store work.
+// Then the same work without HTTP, in this process, with the same thread count: the same store
+// (SqliteStore with default options, or EtcdStore on a fresh etcd) behind the InstrumentedStore,
+// NodeRegistry and JobService exactly as `drover controller` wires them; each call parses the
+// same body text (ParseJson), runs what the route handler runs and serialises the answer, so
+// HTTP/direct is the cost of the HTTP layer (ApiServer::Handle's routing and metrics) on top of
+// the same store work. The CPU of an etcd the bench started is counted apart.
 //
 //   ./build/api_load_bench [--drover PATH] [--duration SECONDS] [--connections 16,64]
 //                          [--nodes 10000] [--only put_new,heartbeat,...] [--no-direct]
-//                          [--no-http] [--no-diagnosis] [--store sqlite|memory]
+//                          [--no-http] [--no-diagnosis] [--store sqlite,etcd]
 //                          [--controller-args "--http-threads 4"]
+//                          [--etcd /usr/bin/etcd] [--etcd-flags "--max-txn-ops=1000"]
+//                          [--etcd-data-parent /dev/shm]
 //
-// Stops by itself; the controller is stopped (SIGTERM, then SIGKILL) before the direct part.
-#include <dirent.h>
+// Stops by itself; the controller is stopped (SIGTERM, then SIGKILL) before the direct part, and
+// every etcd it started is killed when its run ends.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -45,12 +49,15 @@ std::string g_drover_binary;
 
 #include "api/document.h"
 #include "api/validation.h"
+#include "bench/etcd_server.h"
 #include "controller/clock.h"
 #include "controller/http.h"
 #include "controller/instrumented_store.h"
 #include "controller/job_service.h"
 #include "controller/metrics.h"
 #include "controller/node_registry.h"
+#include "store/etcd_store.h"
+#include "store/memory_store.h"
 #include "store/sqlite_store.h"
 #include "tests/testing/controller_process.h"
 
@@ -62,9 +69,12 @@ using Clock = std::chrono::steady_clock;
 // ---------------------------------------------------------------------------------------------
 // Request bodies
 
+// The jobs select env=unplaced, which no bench node has (they register with env=bench): the
+// thousands of jobs put_new creates must not be placed by the control loop onto the nodes
+// registered for the heartbeat scenario while heartbeats are measured.
 std::string JobSpecBody(const std::string& name) {
   return R"({"name":")" + name +
-         R"(","type":"pipeline","labels":{"team":"bench"},"selector":{"match_labels":{"env":"bench"}},)"
+         R"(","type":"pipeline","labels":{"team":"bench"},"selector":{"match_labels":{"env":"unplaced"}},)"
          R"("config":{"input":{"generate":{"mapping":"root = \"hello\"","interval":"1s"}},)"
          R"("pipeline":{"processors":[{"mapping":"root = this"}]},"output":{"stdout":{}}}})";
 }
@@ -229,29 +239,6 @@ double SelfCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// The pid of our child process (the controller), or -1.
-pid_t ControllerPid() {
-  pid_t self = getpid();
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return -1;
-  pid_t found = -1;
-  while (dirent* d = readdir(proc)) {
-    pid_t pid = static_cast<pid_t>(std::atoi(d->d_name));
-    if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == self) found = pid;  // the controller is this process's only child
-  }
-  closedir(proc);
-  return found;
-}
-
 // CPU-seconds the whole machine spent busy (every cpu, all processes), from /proc/stat.
 double MachineBusySeconds() {
   std::ifstream in("/proc/stat");
@@ -284,7 +271,8 @@ double ProcessCpuSeconds(pid_t pid) {
 
 struct Outcome {
   std::string scenario;
-  std::string mode;  // http | direct
+  std::string mode;   // http | direct
+  std::string store;  // as named by --store: sqlite, etcd, ...
   int concurrency = 0;
   uint64_t requests = 0;
   uint64_t errors = 0;
@@ -292,6 +280,7 @@ struct Outcome {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   double server_cpu = 0;  // CPU-seconds of the controller during the measure (http only)
   double client_cpu = 0;  // CPU-seconds of this process during the measure
+  double etcd_cpu = 0;    // CPU-seconds of the etcd this bench started, during the measure
   double other_cpu = 0;   // CPU-seconds of everything else on the machine (noise)
   // From the controller's own histograms, over the measure (http only): mean time inside
   // ApiServer::Handle for the route, and mean store commit / get (including the wait for the
@@ -306,8 +295,10 @@ struct Outcome {
 // false, `error` says what came back.
 using Operation = std::function<bool(int thread, uint64_t i, std::string* error)>;
 
+// `server` and `etcd`: the processes whose CPU is counted apart (-1: none).
 Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int threads,
-                      double warmup_s, double measure_s, const Operation& op, pid_t server) {
+                      double warmup_s, double measure_s, const Operation& op, pid_t server,
+                      pid_t etcd) {
   struct PerThread {
     std::vector<uint32_t> latencies_us;
     uint64_t errors = 0;
@@ -341,6 +332,7 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
   double server0 = ProcessCpuSeconds(server), client0 = SelfCpuSeconds();
+  double etcd0 = ProcessCpuSeconds(etcd);
   double machine0 = MachineBusySeconds();
   auto t0 = Clock::now();
   phase = 1;
@@ -348,6 +340,7 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
   phase = 2;
   auto t1 = Clock::now();
   double server1 = ProcessCpuSeconds(server), client1 = SelfCpuSeconds();
+  double etcd1 = ProcessCpuSeconds(etcd);
   double machine1 = MachineBusySeconds();
   for (std::thread& w : workers) w.join();
 
@@ -358,7 +351,8 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
   o.seconds = std::chrono::duration<double>(t1 - t0).count();
   o.server_cpu = server1 - server0;
   o.client_cpu = client1 - client0;
-  o.other_cpu = std::max(0.0, (machine1 - machine0) - o.server_cpu - o.client_cpu);
+  o.etcd_cpu = etcd1 - etcd0;
+  o.other_cpu = std::max(0.0, (machine1 - machine0) - o.server_cpu - o.client_cpu - o.etcd_cpu);
   std::vector<uint32_t> all;
   for (PerThread& p : per) {
     all.insert(all.end(), p.latencies_us.begin(), p.latencies_us.end());
@@ -380,10 +374,10 @@ Outcome RunClosedLoop(const std::string& scenario, const std::string& mode, int 
 }
 
 void PrintOutcome(const Outcome& o) {
-  std::printf("  %-14s %-6s c=%-3d %8" PRIu64 " req %6" PRIu64
+  std::printf("  %-14s %-6s %-6s c=%-3d %8" PRIu64 " req %6" PRIu64
               " err %9.0f /s  p50 %7.2f  p99 %7.2f  max %7.2f ms",
-              o.scenario.c_str(), o.mode.c_str(), o.concurrency, o.requests, o.errors, o.rate(),
-              o.p50_ms, o.p99_ms, o.max_ms);
+              o.scenario.c_str(), o.store.c_str(), o.mode.c_str(), o.concurrency, o.requests,
+              o.errors, o.rate(), o.p50_ms, o.p99_ms, o.max_ms);
   if (o.mode == "http") {
     std::printf("  srv %.2f cores %.0f us/req  gen %.2f cores", o.server_cpu / o.seconds,
                 o.requests ? o.server_cpu / static_cast<double>(o.requests) * 1e6 : 0.0,
@@ -392,6 +386,7 @@ void PrintOutcome(const Outcome& o) {
     std::printf("  cpu %.2f cores %.0f us/op", o.client_cpu / o.seconds,
                 o.requests ? o.client_cpu / static_cast<double>(o.requests) * 1e6 : 0.0);
   }
+  if (o.etcd_cpu > 0) std::printf("  etcd %.2f cores", o.etcd_cpu / o.seconds);
   std::printf("  other %.2f cores\n", o.other_cpu / o.seconds);
   if (o.mode == "http") {
     std::printf(
@@ -414,7 +409,10 @@ struct Options {
   std::set<std::string> only;
   bool direct = true;
   bool http = true;
-  std::string store = "sqlite";              // the controller's --store
+  // The stores compared, each run in turn at each connection count: sqlite, memory, etcd (a
+  // fresh etcd per run, see bench/etcd_server.h) or etcd://host:port,... (an existing one).
+  std::vector<std::string> stores = {"sqlite"};
+  bench::EtcdServerOptions etcd;             // for the "etcd" store
   std::vector<std::string> controller_args;  // more controller flags (diagnosis only)
   bool diagnosis = true;  // the extra direct put_new runs (1 thread, synchronous=NORMAL)
 };
@@ -424,7 +422,13 @@ bool Wanted(const Options& o, const std::string& scenario) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The HTTP part: one fresh controller per concurrency level.
+// The HTTP part: for each store and concurrency level, two parts, each on a fresh controller and
+// store: the job routes, then heartbeats. Heartbeats get their own controller so that their
+// numbers do not depend on how many jobs put_new created before them (the faster store creates
+// more, and the control loop goes over every job when nodes register and on every resync).
+
+const std::vector<std::set<std::string>> kHttpParts = {
+    {"put_new", "put_unchanged", "get_job", "healthz"}, {"heartbeat"}};
 
 // Names of jobs created by put_new, per thread, for the later scenarios.
 struct CreatedJobs {
@@ -435,19 +439,29 @@ struct CreatedJobs {
   }
 };
 
-bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
-  std::vector<std::string> args = {"--heartbeat-interval", "10s", "--store", options.store};
-  args.insert(args.end(), options.controller_args.begin(), options.controller_args.end());
-  testing::ControllerProcess controller(args);
-  if (!controller.Start()) {
-    std::fprintf(stderr, "controller did not start (exit %d):\n%s\n", controller.exit_code(),
-                 controller.log().c_str());
+bool RunHttp(const Options& options, const std::set<std::string>& part,
+             const std::string& store_name, int conns, std::vector<Outcome>* results) {
+  auto wanted = [&](const std::string& scenario) {
+    return part.count(scenario) > 0 && Wanted(options, scenario);
+  };
+  if (std::none_of(part.begin(), part.end(), wanted)) return true;
+  Result<bench::BenchStore> store = bench::BenchStore::Open(store_name, options.etcd);
+  if (!store.ok()) {
+    std::fprintf(stderr, "store %s: %s\n", store_name.c_str(), store.status().message().c_str());
     return false;
   }
-  pid_t pid = ControllerPid();
+  std::vector<std::string> args = {"--heartbeat-interval", "10s", "--store", store->flag()};
+  args.insert(args.end(), options.controller_args.begin(), options.controller_args.end());
+  testing::ControllerProcess controller(args);
+  if (!controller.Start() || !controller.WaitReady()) {
+    std::fprintf(stderr, "controller did not start or lead (exit %d):\n%s\n",
+                 controller.exit_code(), controller.log().c_str());
+    return false;
+  }
+  pid_t pid = controller.pid();
   int port = controller.port();
-  std::printf("controller pid %d on 127.0.0.1:%d (sqlite in %s), %d connections\n", pid, port,
-              controller.data_dir().c_str(), conns);
+  std::printf("controller pid %d on 127.0.0.1:%d, %s, data dir %s, %d connections\n", pid, port,
+              store->Describe().c_str(), controller.data_dir().c_str(), conns);
 
   std::vector<std::unique_ptr<Lane>> lanes;
   for (int t = 0; t < conns; ++t) lanes.push_back(std::make_unique<Lane>(port));
@@ -468,8 +482,9 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
       c0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
       g0 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"get\"");
     });
-    Outcome o =
-        RunClosedLoop(scenario, "http", conns, options.warmup_s, options.duration_s, op, pid);
+    Outcome o = RunClosedLoop(scenario, "http", conns, options.warmup_s, options.duration_s, op,
+                              pid, store->etcd_pid());
+    o.store = store_name;
     reader.join();
     HistogramTotals h1 = Scrape(port, "drover_api_request_duration_seconds", route_labels);
     HistogramTotals c1 = Scrape(port, "drover_store_operation_duration_seconds", "op=\"commit\"");
@@ -499,9 +514,9 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
       if (status == 201) created.by_thread[static_cast<size_t>(t)].push_back(name);
       return expect(status, 201, reply, error);
     };
-    if (Wanted(options, "put_new")) {
+    if (wanted("put_new")) {
       measure("put_new", "PUT", "/api/v1/jobs", op);
-    } else {
+    } else if (wanted("put_unchanged") || wanted("get_job")) {
       for (int t = 0; t < conns; ++t) {
         for (uint64_t i = 0; i < 20; ++i) {
           std::string e;
@@ -511,12 +526,12 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
     }
   }
   for (auto& names : created.by_thread) {
-    if (names.empty()) {
+    if (names.empty() && (wanted("put_unchanged") || wanted("get_job"))) {
       std::fprintf(stderr, "a connection created no job; giving up\n");
       return false;
     }
   }
-  if (Wanted(options, "put_unchanged")) {
+  if (wanted("put_unchanged")) {
     auto op = [&](int t, uint64_t i, std::string* error) {
       std::string reply;
       int status = lanes[static_cast<size_t>(t)]->Exchange("PUT", "/api/v1/jobs",
@@ -525,7 +540,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
     };
     measure("put_unchanged", "PUT", "/api/v1/jobs", op);
   }
-  if (Wanted(options, "get_job")) {
+  if (wanted("get_job")) {
     auto op = [&](int t, uint64_t i, std::string* error) {
       std::string reply;
       int status = lanes[static_cast<size_t>(t)]->Exchange(
@@ -534,7 +549,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
     };
     measure("get_job", "GET", "/api/v1/jobs/{job}", op);
   }
-  if (Wanted(options, "healthz")) {
+  if (wanted("healthz")) {
     // Reference: the cheapest route, i.e. the HTTP stack alone (cpprestsdk + ApiServer::Handle).
     auto op = [&](int t, uint64_t, std::string* error) {
       std::string reply;
@@ -543,7 +558,7 @@ bool RunHttp(const Options& options, int conns, std::vector<Outcome>* results) {
     };
     measure("healthz", "GET", "/healthz", op);
   }
-  if (Wanted(options, "heartbeat")) {
+  if (wanted("heartbeat")) {
     // Register the fleet over the same connections.
     std::atomic<int> next{0};
     std::atomic<int> failures{0};
@@ -619,16 +634,33 @@ class CommitTimer final : public store::Store {
   std::atomic<int64_t> count_{0};
 };
 
-// `mode` labels the results ("direct", or a variant); `put_new_only` runs just put_new.
-void RunDirect(const Options& options, int threads, std::vector<Outcome>* results,
-               const std::string& mode, store::SqliteOptions sqlite, bool put_new_only) {
+// The backend of the direct part, opened in this process: SQLite in `dir` with `sqlite`, a
+// memory store, or the etcd `bench_store` names (a fresh one when it started it).
+Result<std::unique_ptr<store::Store>> OpenDirectStore(const bench::BenchStore& bench_store,
+                                                      const std::filesystem::path& dir,
+                                                      const store::SqliteOptions& sqlite) {
+  const std::string& flag = bench_store.flag();
+  if (flag == "sqlite") return store::OpenSqliteStore((dir / "drover.db").string(), sqlite);
+  if (flag == "memory") return store::NewMemoryStore();
+  Result<store::EtcdStoreOptions> etcd = store::ParseEtcdUrl(flag);
+  if (!etcd.ok()) return etcd.status();
+  return store::OpenEtcdStore(std::move(etcd).value());
+}
+
+// `mode` labels the results ("direct", or a variant); `put_new_only` runs just put_new;
+// `sqlite` applies to the sqlite store only.
+void RunDirect(const Options& options, const std::string& store_name, int threads,
+               std::vector<Outcome>* results, const std::string& mode, store::SqliteOptions sqlite,
+               bool put_new_only) {
   using namespace controller;
   std::filesystem::path dir = testing::MakeTempDir("drover-direct");
   {
+    Result<bench::BenchStore> bench_store = bench::BenchStore::Open(store_name, options.etcd);
     Result<std::unique_ptr<store::Store>> opened =
-        store::OpenSqliteStore((dir / "drover.db").string(), sqlite);
+        bench_store.ok() ? OpenDirectStore(*bench_store, dir, sqlite)
+                         : Result<std::unique_ptr<store::Store>>(bench_store.status());
     if (!opened.ok()) {
-      std::fprintf(stderr, "sqlite store: %s\n", opened.status().message().c_str());
+      std::fprintf(stderr, "%s store: %s\n", store_name.c_str(), opened.status().message().c_str());
       return;
     }
     std::unique_ptr<store::Store> backend = std::move(opened).value();
@@ -639,9 +671,21 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
                        {std::chrono::milliseconds(10'000), std::chrono::milliseconds(600'000)});
     (void)nodes.Load();
     JobService jobs(store, RealClock(), nodes, {20, 1000});
-    std::printf("%s: sqlite store (synchronous=%s) in %s, %d threads\n", mode.c_str(),
-                sqlite.synchronous == store::SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL",
-                dir.c_str(), threads);
+    if (store_name == "sqlite") {
+      std::printf(
+          "%s: sqlite store (synchronous=%s) in %s, %d threads\n", mode.c_str(),
+          sqlite.synchronous == store::SqliteOptions::Synchronous::kFull ? "FULL" : "NORMAL",
+          dir.c_str(), threads);
+    } else {
+      std::printf("%s: %s, %d threads\n", mode.c_str(), bench_store->Describe().c_str(), threads);
+    }
+    // One scenario, measured with the CPU of the etcd this run started counted apart.
+    auto run = [&](const std::string& scenario, const Operation& op) {
+      Outcome o = RunClosedLoop(scenario, mode, threads, options.warmup_s, options.duration_s, op,
+                                -1, bench_store->etcd_pid());
+      o.store = store_name;
+      return o;
+    };
 
     auto put = [&](const std::string& text, int want, std::string* error) {
       Result<Document> parsed = ParseJson(text);
@@ -670,8 +714,7 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
         std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup_s));
         t0 = timer.Totals();
       });
-      Outcome o = RunClosedLoop("put_new", mode, threads, options.warmup_s, options.duration_s,
-                                put_new, -1);
+      Outcome o = run("put_new", put_new);
       reader.join();
       std::pair<int64_t, int64_t> t1 = timer.Totals();
       if (t1.second > t0.second) {
@@ -682,8 +725,9 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
       results->push_back(o);
       PrintOutcome(o);
       std::printf("    Store::Commit: %.3f ms mean wall time per commit%s\n", o.commit_ms,
-                  threads == 1 ? " (one thread: the time a commit holds the writer)"
-                               : " (includes the wait for the writer lock)");
+                  store_name != "sqlite" ? ""
+                  : threads == 1         ? " (one thread: the time a commit holds the writer)"
+                                         : " (includes the wait for the writer lock)");
     }
     if (put_new_only) {
       // nothing else
@@ -699,8 +743,7 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
       auto op = [&](int t, uint64_t i, std::string* error) {
         return put(JobSpecBody(created.Pick(t, i)), 422, error);
       };
-      results->push_back(RunClosedLoop("put_unchanged", mode, threads, options.warmup_s,
-                                       options.duration_s, op, -1));
+      results->push_back(run("put_unchanged", op));
       PrintOutcome(results->back());
     }
     if (Wanted(options, "get_job") && !put_new_only) {
@@ -710,8 +753,7 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
         if (answer.status != 200) *error = std::to_string(answer.status) + " " + out.substr(0, 200);
         return answer.status == 200;
       };
-      results->push_back(
-          RunClosedLoop("get_job", mode, threads, options.warmup_s, options.duration_s, op, -1));
+      results->push_back(run("get_job", op));
       PrintOutcome(results->back());
     }
     if (Wanted(options, "heartbeat") && !put_new_only) {
@@ -767,8 +809,7 @@ void RunDirect(const Options& options, int threads, std::vector<Outcome>* result
             Json{{"assignments", Json::array()}, {"index", n->assignments_index}}.dump();
         return !out.empty();
       };
-      results->push_back(
-          RunClosedLoop("heartbeat", mode, threads, options.warmup_s, options.duration_s, op, -1));
+      results->push_back(run("heartbeat", op));
       PrintOutcome(results->back());
     }
   }
@@ -789,15 +830,10 @@ int Main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    auto list = [](const std::string& text) {
-      std::vector<std::string> out;
-      std::stringstream s(text);
-      for (std::string item; std::getline(s, item, ',');) {
-        if (!item.empty()) out.push_back(item);
-      }
-      return out;
-    };
-    if (a == "--drover") {
+    auto list = [](const std::string& text) { return bench::SplitList(text, ','); };
+    if (bench::ParseEtcdOption(a, value, &options.etcd)) {
+      // --etcd, --etcd-flags, --etcd-data-parent
+    } else if (a == "--drover") {
       options.drover = value();
     } else if (a == "--duration") {
       options.duration_s = std::stod(value());
@@ -811,10 +847,9 @@ int Main(int argc, char** argv) {
     } else if (a == "--only") {
       for (const std::string& s : list(value())) options.only.insert(s);
     } else if (a == "--store") {
-      options.store = value();
+      options.stores = list(value());
     } else if (a == "--controller-args") {
-      std::stringstream words(value());
-      for (std::string w; words >> w;) options.controller_args.push_back(w);
+      options.controller_args = bench::SplitList(value(), ' ');
     } else if (a == "--no-diagnosis") {
       options.diagnosis = false;
     } else if (a == "--no-direct") {
@@ -826,8 +861,9 @@ int Main(int argc, char** argv) {
           stderr,
           "usage: %s [--drover PATH] [--duration S] [--warmup S] [--connections 16,64] "
           "[--nodes N] [--only put_new,put_unchanged,get_job,healthz,heartbeat] [--no-direct] "
-          "[--no-http] [--no-diagnosis] [--store sqlite|memory] [--controller-args \"FLAGS\"]\n",
-          argv[0]);
+          "[--no-http] [--no-diagnosis] [--store sqlite,etcd,memory,etcd://HOST:PORT] "
+          "[--controller-args \"FLAGS\"] %s\n",
+          argv[0], bench::kEtcdUsage);
       return 2;
     }
   }
@@ -843,38 +879,47 @@ int Main(int argc, char** argv) {
               std::thread::hardware_concurrency());
 
   std::vector<Outcome> results;
+  // Each store in turn at one connection count, so a comparison is run back to back.
   for (int conns : options.connections) {
-    if (options.http && !RunHttp(options, conns, &results)) return 1;
-    if (options.direct) RunDirect(options, conns, &results, "direct", {}, false);
+    for (const std::string& store : options.stores) {
+      for (const std::set<std::string>& part : kHttpParts) {
+        if (options.http && !RunHttp(options, part, store, conns, &results)) return 1;
+      }
+      if (options.direct) RunDirect(options, store, conns, &results, "direct", {}, false);
+    }
   }
-  // Diagnosis of put_new: one writer thread (the uncontended commit), and synchronous=NORMAL
-  // (no fsync per commit).
-  if (options.direct && options.diagnosis &&
-      (options.only.empty() || options.only.count("put_new"))) {
+  // Diagnosis of put_new on SQLite: one writer thread (the uncontended commit), and
+  // synchronous=NORMAL (no fsync per commit).
+  const bool sqlite = std::count(options.stores.begin(), options.stores.end(), "sqlite") > 0;
+  if (options.direct && options.diagnosis && sqlite && Wanted(options, "put_new")) {
     store::SqliteOptions normal;
     normal.synchronous = store::SqliteOptions::Synchronous::kNormal;
-    RunDirect(options, 1, &results, "direct", {}, true);
-    RunDirect(options, options.connections.front(), &results, "direct-normal", normal, true);
+    RunDirect(options, "sqlite", 1, &results, "direct", {}, true);
+    RunDirect(options, "sqlite", options.connections.front(), &results, "direct-normal", normal,
+              true);
   }
 
   // Summary with HTTP/direct ratios.
   std::printf(
-      "\n| scenario | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores | srv "
-      "us/req "
-      "| gen cores | other cores | direct ops/s | direct p99 ms | direct/HTTP |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "\n| scenario | store | conc. | HTTP req/s | errors | p50 ms | p99 ms | max ms | srv cores "
+      "| srv us/req | etcd cores | gen cores | other cores | direct ops/s | direct p99 ms | "
+      "direct/HTTP |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Outcome& h : results) {
     if (h.mode != "http") continue;
     const Outcome* d = nullptr;
     for (const Outcome& o : results) {
-      if (o.mode == "direct" && o.scenario == h.scenario && o.concurrency == h.concurrency) d = &o;
+      if (o.mode == "direct" && o.store == h.store && o.scenario == h.scenario &&
+          o.concurrency == h.concurrency) {
+        d = &o;
+      }
     }
-    std::printf("| %s | %d | %.0f | %" PRIu64
-                " | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f | %s | %s | %s |\n",
-                h.scenario.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms, h.p99_ms, h.max_ms,
-                h.server_cpu / h.seconds,
+    std::printf("| %s | %s | %d | %.0f | %" PRIu64
+                " | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f | %.2f | %s | %s | %s |\n",
+                h.scenario.c_str(), h.store.c_str(), h.concurrency, h.rate(), h.errors, h.p50_ms,
+                h.p99_ms, h.max_ms, h.server_cpu / h.seconds,
                 h.requests ? h.server_cpu / static_cast<double>(h.requests) * 1e6 : 0.0,
-                h.client_cpu / h.seconds, h.other_cpu / h.seconds,
+                h.etcd_cpu / h.seconds, h.client_cpu / h.seconds, h.other_cpu / h.seconds,
                 d ? std::to_string(static_cast<long>(d->rate())).c_str() : "-",
                 d ? (std::to_string(d->p99_ms).substr(0, 5)).c_str() : "-",
                 d && h.rate() > 0
@@ -882,16 +927,16 @@ int Main(int argc, char** argv) {
                     : "-");
   }
   std::printf(
-      "\n| direct scenario | mode | threads | ops/s | p50 ms | p99 ms | max ms | cpu cores | us/op "
-      "| other cores |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+      "\n| direct scenario | store | mode | threads | ops/s | p50 ms | p99 ms | max ms | cpu cores "
+      "| us/op | etcd cores | other cores |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Outcome& d : results) {
     if (d.mode == "http") continue;
-    std::printf("| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f |\n",
-                d.scenario.c_str(), d.mode.c_str(), d.concurrency, d.rate(), d.p50_ms, d.p99_ms,
-                d.max_ms, d.client_cpu / d.seconds,
+    std::printf("| %s | %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %.0f | %.2f | %.2f |\n",
+                d.scenario.c_str(), d.store.c_str(), d.mode.c_str(), d.concurrency, d.rate(),
+                d.p50_ms, d.p99_ms, d.max_ms, d.client_cpu / d.seconds,
                 d.requests ? d.client_cpu / static_cast<double>(d.requests) * 1e6 : 0.0,
-                d.other_cpu / d.seconds);
+                d.etcd_cpu / d.seconds, d.other_cpu / d.seconds);
   }
   return 0;
 }
