@@ -106,6 +106,7 @@ TEST(Replicas, EtcdMemberAndLeaderKilledDuringARollingUpdateEndsLikeNoFailure) {
   int leader = -1;
   ASSERT_TRUE(Eventually([&] { return (leader = Leader(replicas)) >= 0; }, 30s))
       << replicas[0]->log();
+  for (auto& r : replicas) ASSERT_TRUE(r->WaitReady()) << r->log();  // followers know the leader
   // The fleet talks to one follower, the API client to the other: both forward to the leader.
   ControllerProcess& fleet_side = *replicas[(leader + 1) % 3];
   ControllerProcess& api_side = *replicas[(leader + 2) % 3];
@@ -231,6 +232,7 @@ TEST(Replicas, APausedLeaderMakesNoWriteAfterItResumes) {
   auto replicas = StartReplicas(etcd.url(), 2);
   int a = -1;
   ASSERT_TRUE(Eventually([&] { return (a = Leader(replicas)) >= 0; }, 30s));
+  for (auto& r : replicas) ASSERT_TRUE(r->WaitReady()) << r->log();  // followers know the leader
   ControllerProcess& old_leader = *replicas[a];
   ControllerProcess& other = *replicas[1 - a];
   // Work in flight for the leader: a fleet (through the follower) and a slow rolling update.
@@ -297,6 +299,7 @@ TEST(Replicas, ConformanceChecksPassThroughAFollower) {
   auto replicas = StartReplicas(etcd.url(), 2);
   int leader = -1;
   ASSERT_TRUE(Eventually([&] { return (leader = Leader(replicas)) >= 0; }, 30s));
+  for (auto& r : replicas) ASSERT_TRUE(r->WaitReady()) << r->log();  // followers know the leader
   Json follower_ready = Readyz(*replicas[1 - leader]);
   EXPECT_EQ(follower_ready["leader"], false);
   EXPECT_EQ(follower_ready["status"], "ready");
