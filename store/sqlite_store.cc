@@ -699,7 +699,7 @@ class SqliteStore : public Store {
       p->done = true;
     }
     if (!published.empty()) revision_.store(revision);
-    for (auto& [rev, events] : published) hub_->Publish(rev, events);
+    for (auto& [rev, events] : published) hub_->Publish(rev, std::move(events));
   }
 
   Result<std::unique_ptr<WatchHandle>> Watch(std::string_view prefix, int64_t after_revision,

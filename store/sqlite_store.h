@@ -30,7 +30,8 @@ struct SqliteOptions {
   int busy_timeout_ms = 5'000;
   // Read connections (Get, List, watch history replay); at least 1.
   size_t read_connections = 2;
-  // Undelivered events one watch may buffer before it ends with kUnavailable (re-list).
+  // Undelivered events one watch may buffer before it ends with kUnavailable (re-list); a
+  // revision arriving below the limit is taken whole (WatchHubOptions::max_buffered_events).
   size_t watch_buffer_events = 100'000;
 };
 

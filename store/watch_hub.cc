@@ -17,9 +17,11 @@ struct WatchHub::Watcher {
   Watcher(std::string prefix, WatchCallback callback)
       : prefix(std::move(prefix)), callback(std::move(callback)) {}
 
+  // One revision's events for this watcher: the published vector itself, shared by every
+  // watcher whose prefix takes all of it (a 100,000-event revision is not copied per watcher).
   struct Batch {
     int64_t revision = 0;
-    std::vector<Event> events;
+    std::shared_ptr<const std::vector<Event>> events;
   };
 
   const std::string prefix;
@@ -146,19 +148,34 @@ std::unique_ptr<WatchHandle> WatchHub::Add(std::string prefix, int64_t after_rev
   return std::make_unique<Handle>(core_, std::move(watcher));
 }
 
-void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
+void WatchHub::Publish(int64_t revision, std::vector<Event> events) {
+  std::shared_ptr<const std::vector<Event>> all;  // made on first use
   std::lock_guard<std::mutex> lock(core_->mutex);
   for (const std::shared_ptr<Watcher>& watcher : core_->watchers) {
     if (revision <= watcher->live_after || watcher->final_status) continue;
-    Watcher::Batch batch{revision, {}};
-    for (const Event& event : events) {
-      if (HasPrefix(event.kv.key, watcher->prefix)) batch.events.push_back(event);
+    Watcher::Batch batch{revision, nullptr};
+    const std::vector<Event>& source = all ? *all : events;
+    const size_t matching =
+        static_cast<size_t>(std::count_if(source.begin(), source.end(), [&](const Event& e) {
+          return HasPrefix(e.kv.key, watcher->prefix);
+        }));
+    if (matching == 0) continue;
+    if (matching == source.size()) {
+      if (!all) all = std::make_shared<const std::vector<Event>>(std::move(events));
+      batch.events = all;
+    } else {
+      auto some = std::make_shared<std::vector<Event>>();
+      some->reserve(matching);
+      for (const Event& event : source) {
+        if (HasPrefix(event.kv.key, watcher->prefix)) some->push_back(event);
+      }
+      batch.events = std::move(some);
     }
-    if (batch.events.empty()) continue;
     // A watcher is never dropped for one large revision (a transaction that places a job on
-    // 100,000 nodes is one revision): only for a backlog of several beyond the limit.
-    if (!watcher->live.empty() &&
-        watcher->live_events + batch.events.size() > core_->options.max_buffered_events) {
+    // 100,000 nodes is one revision), nor for one arriving behind a backlog still under the
+    // limit (a few small revisions committed with it): only when the backlog already holds the
+    // limit. So a watch holds at most the limit plus one revision.
+    if (!watcher->live.empty() && watcher->live_events >= core_->options.max_buffered_events) {
       watcher->live.clear();
       watcher->live_events = 0;
       watcher->replay_after = watcher->replay_through;
@@ -167,7 +184,7 @@ void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
           " undelivered events at revision " + std::to_string(revision) +
           "; re-list, then watch again from the list's revision");
     } else {
-      watcher->live_events += batch.events.size();
+      watcher->live_events += batch.events->size();
       watcher->live.push_back(std::move(batch));
     }
     core_->MakeReady(watcher);
@@ -230,8 +247,8 @@ void WatchHub::Run() {
 
     Watcher::Batch batch = std::move(watcher->live.front());
     watcher->live.pop_front();
-    watcher->live_events -= batch.events.size();
-    if (core.Deliver(lock, *watcher, batch.events, Status::Ok())) core.MakeReady(watcher);
+    watcher->live_events -= batch.events->size();
+    if (core.Deliver(lock, *watcher, *batch.events, Status::Ok())) core.MakeReady(watcher);
   }
 }
 

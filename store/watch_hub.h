@@ -31,9 +31,10 @@ using HistoryReader = std::function<Result<HistoryPage>(std::string_view prefix,
                                                         int64_t through, size_t max_events)>;
 
 struct WatchHubOptions {
-  // Undelivered live events one watch may hold. Beyond it the watch ends with kUnavailable
-  // ("fell behind, re-list") instead of slowing writers down or growing without bound. One
-  // revision alone is always delivered, however large.
+  // Undelivered live events one watch may hold. A revision published when the watch already
+  // holds this many ends it with kUnavailable ("fell behind, re-list") instead of slowing
+  // writers down or growing without bound. A revision is taken whole, however large, when the
+  // backlog is under the limit: a watch holds at most the limit plus one revision.
   size_t max_buffered_events = 100'000;
   // Events read from history per HistoryReader call.
   size_t history_page_events = 1'000;
@@ -56,8 +57,9 @@ class WatchHub {
                                    int64_t current_revision, WatchCallback callback);
 
   // Hands the events of one committed revision to the watches, in revision order (the caller
-  // publishes under its commit lock). Never blocks on a watcher.
-  void Publish(int64_t revision, const std::vector<Event>& events);
+  // publishes under its commit lock). Never blocks on a watcher. Watchers whose prefix takes
+  // every event share `events` (move it in: nothing is copied); others get their part copied.
+  void Publish(int64_t revision, std::vector<Event> events);
 
  private:
   struct Core;

@@ -1,6 +1,7 @@
 // Tests of what only the SQLite backend promises (store/sqlite_store.h): reopening restores
 // everything, the lock file keeps a second store off the file, bad files give clear errors, a held
-// SQLite lock fails cleanly, and a SIGKILL during commits loses no acknowledged commit.
+// SQLite lock fails cleanly, a large revision behind a small backlog does not end a watch, and a
+// SIGKILL during commits loses no acknowledged commit.
 #include "store/sqlite_store.h"
 
 #include <gmock/gmock.h>
@@ -25,6 +26,7 @@
 namespace drover::store {
 namespace {
 
+using ::drover::store::testing::CallbackGate;
 using ::drover::store::testing::WatchRecorder;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -221,6 +223,41 @@ TEST_F(SqliteStoreTest, HeldSqliteWriteLockFailsCommitsCleanlyAndReadsStillWork)
   ASSERT_TRUE(retried.ok()) << retried.status().ToString();
   EXPECT_EQ(retried->revision, 2) << "the failed commit did not use up a revision";
   EXPECT_EQ(store->Get("/b")->value, "1");
+}
+
+TEST_F(SqliteStoreTest, ALargeRevisionBehindASmallBacklogDoesNotEndTheWatch) {
+  // The controller's status writer commits small batches while a reconcile commits 100,000
+  // executions: the large revision may arrive while a small one still waits. Only a backlog at
+  // the limit ends a watch (the in-process backends' WatchHub rule).
+  SqliteOptions options;
+  options.watch_buffer_events = 10;
+  std::unique_ptr<Store> store = MustOpen(options);
+  ASSERT_NE(store, nullptr);
+  CallbackGate gate;
+  WatchRecorder recorder(gate.OnBatch());
+  Result<std::unique_ptr<WatchHandle>> handle = store->Watch("/k/", 0, recorder.Callback());
+  ASSERT_TRUE(handle.ok());
+  Put(*store, "/k/first", "v");
+  ASSERT_TRUE(gate.WaitUntilHeld());
+  for (int i = 0; i < 3; ++i) Put(*store, "/k/small" + std::to_string(i), "v");  // backlog 3
+  Transaction large;
+  for (int i = 0; i < 50; ++i) {
+    large.success.push_back(Operation::Put("/k/large" + std::to_string(i), "v"));
+  }
+  ASSERT_TRUE(store->Commit(large).ok());
+  gate.Open();
+  ASSERT_TRUE(recorder.WaitForEvents(54));
+  EXPECT_FALSE(recorder.final_status().has_value());
+  EXPECT_THAT(recorder.revisions(), ElementsAre(1, 2, 3, 4, 5));
+
+  // a backlog at the limit does end it
+  gate.Close();
+  Put(*store, "/k/again", "v");
+  ASSERT_TRUE(gate.WaitUntilHeld());
+  for (int i = 0; i < 11; ++i) Put(*store, "/k/more" + std::to_string(i), "v");
+  gate.Open();
+  ASSERT_TRUE(recorder.WaitForFinalStatus());
+  EXPECT_EQ(recorder.final_status()->code(), StatusCode::kUnavailable);
 }
 
 TEST_F(SqliteStoreTest, NormalSynchronousModeStoresAndReopens) {

@@ -26,6 +26,7 @@
 namespace drover::store {
 namespace {
 
+using ::drover::store::testing::CallbackGate;
 using ::drover::store::testing::WatchRecorder;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -554,6 +555,40 @@ TEST_P(StoreConformanceTest, WatchOfPrefixIgnoresOtherPrefixes) {
   EXPECT_THAT(recorder.revisions(), ElementsAre(3, 4));
 }
 
+TEST_P(StoreConformanceTest, WatchersOfDifferentPrefixesEachGetTheirPartOfOneRevision) {
+  // In-process backends hand one revision's events to every watcher that takes all of them
+  // without copying, and copy the part for the others: whatever order the watchers came in.
+  WatchRecorder everything, jobs, everything_again, nodes;
+  auto h1 = MustWatch("", 0, everything);
+  auto h2 = MustWatch("/jobs/", 0, jobs);
+  auto h3 = MustWatch("", 0, everything_again);
+  auto h4 = MustWatch("/nodes/", 0, nodes);
+  Transaction mixed;
+  mixed.success = {Operation::Put("/jobs/a", "1"), Operation::Put("/nodes/a", "2"),
+                   Operation::Put("/jobs/b", "3")};
+  ASSERT_TRUE(store().Commit(mixed).ok());
+  Transaction only_jobs;
+  only_jobs.success = {Operation::Put("/jobs/c", "4"), Operation::Put("/jobs/d", "5")};
+  ASSERT_TRUE(store().Commit(only_jobs).ok());
+  ASSERT_TRUE(everything.WaitForRevision(2));
+  ASSERT_TRUE(jobs.WaitForRevision(2));
+  ASSERT_TRUE(everything_again.WaitForRevision(2));
+  ASSERT_TRUE(nodes.WaitForRevision(1));
+  auto keys = [](const std::vector<Event>& events) {
+    std::vector<std::string> out;
+    for (const Event& e : events) out.push_back(e.kv.key + "=" + e.kv.value);
+    return out;
+  };
+  EXPECT_THAT(keys(everything.events()),
+              ElementsAre("/jobs/a=1", "/nodes/a=2", "/jobs/b=3", "/jobs/c=4", "/jobs/d=5"));
+  EXPECT_THAT(keys(everything_again.events()),
+              ElementsAre("/jobs/a=1", "/nodes/a=2", "/jobs/b=3", "/jobs/c=4", "/jobs/d=5"));
+  EXPECT_THAT(keys(jobs.events()), ElementsAre("/jobs/a=1", "/jobs/b=3", "/jobs/c=4", "/jobs/d=5"));
+  EXPECT_THAT(keys(nodes.events()), ElementsAre("/nodes/a=2"));
+  EXPECT_THAT(jobs.revisions(), ElementsAre(1, 2));
+  EXPECT_THAT(nodes.revisions(), ElementsAre(1));
+}
+
 TEST_P(StoreConformanceTest, WatchFromFutureRevisionDeliversOnlyLaterRevisions) {
   Put("/k/1", "v");
   WatchRecorder recorder;
@@ -724,31 +759,15 @@ TEST_P(StoreConformanceTest, SlowWatcherIsEndedWithUnavailableInsteadOfBlockingW
   store_.reset();
   store_ = factory_->Open({.watch_buffer_events = 10});
   ASSERT_NE(store_, nullptr);
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool blocked = false;
-  bool release = false;
-  WatchRecorder recorder([&](const std::vector<Event>&) {
-    std::unique_lock<std::mutex> lock(mutex);
-    if (release) return;
-    blocked = true;
-    changed.notify_all();
-    changed.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
-  });
+  CallbackGate gate;
+  WatchRecorder recorder(gate.OnBatch());
   auto handle = MustWatch("/k/", 0, recorder);
   Put("/k/first", "v");
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return blocked; }));
-  }
+  ASSERT_TRUE(gate.WaitUntilHeld());
   // The watcher is stuck in its callback; writers must still go through.
   for (int i = 0; i < 50; ++i) ASSERT_GT(Put("/k/" + std::to_string(i), "v"), 0);
   EXPECT_EQ(store().CurrentRevision(), 51);
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    release = true;
-    changed.notify_all();
-  }
+  gate.Open();
   ASSERT_TRUE(recorder.WaitForFinalStatus());
   Status status = *recorder.final_status();
   EXPECT_EQ(status.code(), StatusCode::kUnavailable);

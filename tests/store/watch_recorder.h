@@ -112,4 +112,41 @@ class WatchRecorder {
   int calls_after_final_ = 0;
 };
 
+// A gate for WatchRecorder's `on_batch`: while closed, a callback waits in it (at most 10 s), so
+// that a test can hold the dispatcher and make a watch fall behind. Thread-safe.
+class CallbackGate {
+ public:
+  std::function<void(const std::vector<Event>&)> OnBatch() {
+    return [this](const std::vector<Event>&) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (open_) return;
+      held_ = true;
+      changed_.notify_all();
+      changed_.wait_for(lock, std::chrono::seconds(10), [&] { return open_; });
+    };
+  }
+  // Closes the gate: the next callback waits in it.
+  void Close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;
+    held_ = false;
+  }
+  // True once a callback waits in the closed gate.
+  bool WaitUntilHeld() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return held_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;
+  bool held_ = false;
+};
+
 }  // namespace drover::store::testing
