@@ -374,6 +374,9 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   loop.workers = static_cast<int>(flags.workers);
   loop.resync = ToMillis(flags.resync);
   loop.startup_grace = 2 * ToMillis(flags.heartbeat_interval);
+  loop.log = [&flags](const std::string& level, const std::string& message) {
+    Log(flags, std::cerr, level, message);
+  };
   JobController controller(store, RealClock(), nodes, &metrics, loop);
 
   // The --manifests folder's sync (docs/gitops.md), on the leader only: stopped before what it

@@ -98,11 +98,12 @@ constexpr std::string_view kExecutionIdPrefix = "e-";
 constexpr size_t kUuidSize = 36;  // 8-4-4-4-12 hex digits
 bool IsDash(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
 
-// The 128 bits of "e-<uuid>" (lowercase); false for any other id.
-bool ParseExecutionUuid(std::string_view id, uint64_t* hi, uint64_t* lo) {
+}  // namespace
+
+std::optional<ExecutionUuid> ParseExecutionUuid(std::string_view id) {
   if (id.size() != kExecutionIdPrefix.size() + kUuidSize ||
       id.substr(0, kExecutionIdPrefix.size()) != kExecutionIdPrefix) {
-    return false;
+    return std::nullopt;
   }
   const std::string_view uuid = id.substr(kExecutionIdPrefix.size());
   uint64_t words[2] = {0, 0};
@@ -110,7 +111,7 @@ bool ParseExecutionUuid(std::string_view id, uint64_t* hi, uint64_t* lo) {
   for (size_t i = 0; i < kUuidSize; ++i) {
     const char c = uuid[i];
     if (IsDash(i)) {
-      if (c != '-') return false;
+      if (c != '-') return std::nullopt;
       continue;
     }
     uint64_t nibble;
@@ -119,16 +120,24 @@ bool ParseExecutionUuid(std::string_view id, uint64_t* hi, uint64_t* lo) {
     } else if (c >= 'a' && c <= 'f') {
       nibble = static_cast<uint64_t>(c - 'a' + 10);
     } else {
-      return false;
+      return std::nullopt;
     }
     uint64_t& word = words[digits / 16];
     word = (word << 4) | nibble;
     ++digits;
   }
-  *hi = words[0];
-  *lo = words[1];
-  return true;
+  return ExecutionUuid{words[0], words[1]};
 }
+
+size_t ExecutionUuidHash::operator()(const ExecutionUuid& k) const {
+  uint64_t h = k.hi * 0x9e3779b97f4a7c15ULL ^ k.lo;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return static_cast<size_t>(h);
+}
+
+namespace {
 
 std::string FormatExecutionUuid(uint64_t hi, uint64_t lo) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -148,6 +157,9 @@ std::string FormatExecutionUuid(uint64_t hi, uint64_t lo) {
   return id;
 }
 
+// Keys read per List call when the cache (re-)lists the store.
+constexpr size_t kListPage = 5'000;
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -163,14 +175,6 @@ std::optional<Json> ParseJson(const std::string& text) {
 }  // namespace
 
 // ---- executions in compact form ----
-
-size_t JobCache::ExecutionKeyHash::operator()(const ExecutionKey& k) const {
-  uint64_t h = k.hi * 0x9e3779b97f4a7c15ULL ^ k.lo;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return static_cast<size_t>(h);
-}
 
 JobCache::Text JobCache::Intern(std::string_view s) {
   if (s.empty()) return 0;
@@ -215,14 +219,12 @@ std::string JobCache::Str(Text t) const {
 }
 
 JobCache::ExecutionKey JobCache::InternKey(std::string_view id) {
-  ExecutionKey key;
-  if (ParseExecutionUuid(id, &key.hi, &key.lo) && key.hi != 0) return key;
+  if (std::optional<ExecutionUuid> key = ParseExecutionUuid(id); key && key->hi != 0) return *key;
   return {0, Intern(id)};
 }
 
 std::optional<JobCache::ExecutionKey> JobCache::FindKey(std::string_view id) const {
-  ExecutionKey key;
-  if (ParseExecutionUuid(id, &key.hi, &key.lo) && key.hi != 0) return key;
+  if (std::optional<ExecutionUuid> key = ParseExecutionUuid(id); key && key->hi != 0) return *key;
   std::optional<Text> t = Find(id);
   if (!t) return std::nullopt;
   return ExecutionKey{0, *t};
@@ -352,50 +354,82 @@ void JobCache::Stop() {
 }
 
 Status JobCache::ListAndWatch() {
-  // One consistent read per prefix; the watch starts after the lowest of their revisions, and
-  // re-applying an event the list already showed is harmless (puts are idempotent by revision).
-  std::vector<std::function<void()>> after;
+  // The store is read in pages and each page applied as it comes, under the exclusive lock for
+  // the whole list so that no reader sees half a cache (a relist of a million executions never
+  // holds them all as text at once). Pages are consistent reads at increasing revisions; the
+  // watch starts after the first one's, and re-applying an event a page already showed is
+  // harmless (puts and deletes are idempotent by revision).
+  Notices after;
   int64_t from = 0;
-  std::vector<store::KeyValue> all;
-  for (const std::string& prefix : {keys::kJobs, keys::kRollouts, keys::kExecutions}) {
-    Result<store::RangeResult> list = store_.List(prefix);
-    if (!list.ok()) return list.status();
-    if (from == 0 || list->revision < from) from = list->revision;
-    for (store::KeyValue& kv : list->items) all.push_back(std::move(kv));
-  }
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
-    // what was there before a re-list and is gone now
+    // what was there before a re-list: kept aside to tell what changed, and put back should
+    // the store fail half way
     std::unordered_map<std::string, JobEntry> old;
     old.swap(jobs_);
     std::unordered_map<std::string, ExecutionMap> old_orphans;
     old_orphans.swap(orphan_executions_);
-    job_key_to_id_.clear();
-    by_node_.clear();
-    orphan_rollouts_.clear();
+    std::unordered_map<std::string, std::string> old_job_keys;
+    old_job_keys.swap(job_key_to_id_);
+    std::unordered_map<std::string, Versioned<RolloutRecord>> old_orphan_rollouts;
+    old_orphan_rollouts.swap(orphan_rollouts_);
+    std::unordered_map<Text, std::vector<const ExecutionMap::value_type*>> old_by_node;
+    old_by_node.swap(by_node_);
+    selector_index_.Clear();
     // the old executions keep their interned strings until the new ones hold theirs too
-    for (const store::KeyValue& kv : all) ApplyPut(kv, nullptr);
+    Status listed = Status::Ok();
+    for (const std::string& prefix : {keys::kJobs, keys::kRollouts, keys::kExecutions}) {
+      std::string start_after;
+      while (listed.ok()) {
+        Result<store::RangeResult> page = store_.List(prefix, start_after, kListPage);
+        if (!page.ok()) {
+          listed = page.status();
+          break;
+        }
+        if (from == 0 || page->revision < from) from = page->revision;
+        for (const store::KeyValue& kv : page->items) ApplyPut(kv, nullptr);
+        if (!page->more || page->items.empty()) break;
+        start_after = page->items.back().key;
+      }
+    }
+    if (!listed.ok()) {
+      for (auto& [id, entry] : jobs_) ReleaseMap(entry.executions);
+      for (auto& [id, map] : orphan_executions_) ReleaseMap(map);
+      jobs_.swap(old);
+      orphan_executions_.swap(old_orphans);
+      job_key_to_id_.swap(old_job_keys);
+      orphan_rollouts_.swap(old_orphan_rollouts);
+      by_node_.swap(old_by_node);
+      selector_index_.Clear();
+      for (const auto& [id, entry] : jobs_) selector_index_.Set(id, entry.job.value.spec.selector);
+      return listed;
+    }
+    old_by_node.clear();
+    // Only what changed is noticed (a relist of an unchanged store notices every job but no
+    // execution); at the start, `old` is empty and every execution is new.
     for (auto& [id, entry] : old) {
       auto now = jobs_.find(id);
       for (auto& [key, e] : entry.executions) {
         const bool still = now != jobs_.end() && now->second.executions.count(key);
-        if (!still && handlers_.execution_changed) {
-          ExecutionChange c = ChangeOf(key, &e, nullptr);
-          after.push_back([this, c] { handlers_.execution_changed(c); });
-        }
+        if (!still) NoticeExecution(ChangeOf(key, &e, nullptr), &after);
       }
-      if (!jobs_.count(id) && handlers_.job_changed) {
-        after.push_back([this, id = id] { handlers_.job_changed(id); });
-      }
+      if (!jobs_.count(id)) NoticeJob(id, &after);
     }
     for (auto& [id, entry] : jobs_) {
-      if (handlers_.job_changed) after.push_back([this, id = id] { handlers_.job_changed(id); });
-      if (handlers_.execution_changed) {
-        for (auto& [key, e] : entry.executions) {
-          Versioned<ExecutionRecord> record = Expand(key, e);
-          ExecutionChange c = ChangeOf(key, nullptr, &record.value);
-          after.push_back([this, c] { handlers_.execution_changed(c); });
+      NoticeJob(id, &after);
+      if (!handlers_.execution_changed) continue;
+      auto before = old.find(id);
+      for (auto& [key, e] : entry.executions) {
+        const CachedExecution* prev = nullptr;
+        if (before != old.end()) {
+          auto was = before->second.executions.find(key);
+          if (was != before->second.executions.end()) {
+            if (was->second.mod_revision == e.mod_revision) continue;  // unchanged
+            prev = &was->second;
+          }
         }
+        Versioned<ExecutionRecord> record = Expand(key, e);
+        NoticeExecution(ChangeOf(key, prev, &record.value), &after);
       }
     }
     // the node index was rebuilt: only the interned strings of the old maps are released
@@ -412,7 +446,7 @@ Status JobCache::ListAndWatch() {
       }
     }
   }
-  for (auto& f : after) f();
+  Deliver(after);
   {
     std::lock_guard<std::mutex> lock(revision_mu_);
     revision_ = std::max(revision_, from);
@@ -436,7 +470,7 @@ void JobCache::OnWatch(const std::vector<store::Event>& events, const Status& st
     revision_cv_.notify_all();
     return;
   }
-  std::vector<std::function<void()>> after;
+  Notices after;
   int64_t revision = 0;
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
@@ -447,7 +481,7 @@ void JobCache::OnWatch(const std::vector<store::Event>& events, const Status& st
   }
   // Handlers first, then the revision: whoever waits for a revision (WaitForRevision) also sees
   // what the handlers did for it (queued jobs, woken long polls, timings).
-  for (auto& f : after) f();
+  Deliver(after);
   {
     std::lock_guard<std::mutex> lock(revision_mu_);
     revision_ = std::max(revision_, revision);
@@ -467,7 +501,32 @@ void JobCache::RelistLoop() {
   }
 }
 
-void JobCache::Apply(const store::Event& event, std::vector<std::function<void()>>* after) {
+void JobCache::NoticeJob(const std::string& job_id, Notices* after) const {
+  if (after == nullptr || !handlers_.job_changed) return;
+  Notice n;
+  n.job = true;
+  n.change.job_id = job_id;
+  after->push_back(std::move(n));
+}
+
+void JobCache::NoticeExecution(ExecutionChange change, Notices* after) const {
+  if (after == nullptr || !handlers_.execution_changed) return;
+  after->push_back({false, std::move(change)});
+}
+
+void JobCache::Deliver(Notices& after) {
+  for (Notice& n : after) {
+    if (n.job) {
+      handlers_.job_changed(n.change.job_id);
+    } else {
+      handlers_.execution_changed(n.change);
+    }
+    n = Notice();  // a large batch's strings go as they are delivered
+  }
+  after = Notices();
+}
+
+void JobCache::Apply(const store::Event& event, Notices* after) {
   if (event.type == store::Event::Type::kPut) {
     ApplyPut(event.kv, after);
   } else {
@@ -475,7 +534,7 @@ void JobCache::Apply(const store::Event& event, std::vector<std::function<void()
   }
 }
 
-void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<void()>>* after) {
+void JobCache::ApplyPut(const store::KeyValue& kv, Notices* after) {
   const std::string& key = kv.key;
   if (StartsWith(key, keys::kJobs)) {
     std::optional<Json> json = ParseJson(kv.value);
@@ -490,6 +549,7 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
       entry.selector = selector.ok()
                            ? std::make_shared<const NodeSelector>(std::move(selector).value())
                            : nullptr;
+      selector_index_.Set(id, job->spec.selector);
     }
     entry.job = {std::move(job).value(), kv.mod_revision};
     job_key_to_id_[key] = id;
@@ -515,7 +575,7 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
       }
       orphan_executions_.erase(o);
     }
-    if (after && handlers_.job_changed) after->push_back([this, id] { handlers_.job_changed(id); });
+    NoticeJob(id, after);
     return;
   }
   if (StartsWith(key, keys::kRollouts)) {
@@ -532,7 +592,7 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
     }
     if (it->second.rollout && it->second.rollout->mod_revision > kv.mod_revision) return;
     it->second.rollout = std::move(v);
-    if (after && handlers_.job_changed) after->push_back([this, id] { handlers_.job_changed(id); });
+    NoticeJob(id, after);
     return;
   }
   if (StartsWith(key, keys::kExecutions)) {
@@ -563,14 +623,11 @@ void JobCache::ApplyPut(const store::KeyValue& kv, std::vector<std::function<voi
       IndexNode(&*inserted);
       if (after && handlers_.execution_changed) change = ChangeOf(key, nullptr, &next);
     }
-    if (change) {
-      after->push_back([this, c = std::move(*change)] { handlers_.execution_changed(c); });
-    }
+    if (change) NoticeExecution(std::move(*change), after);
   }
 }
 
-void JobCache::ApplyDelete(const std::string& key, int64_t revision,
-                           std::vector<std::function<void()>>* after) {
+void JobCache::ApplyDelete(const std::string& key, int64_t revision, Notices* after) {
   if (StartsWith(key, keys::kJobs)) {
     auto k = job_key_to_id_.find(key);
     if (k == job_key_to_id_.end()) return;
@@ -581,14 +638,14 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     if (it != jobs_.end()) {
       if (after && handlers_.execution_changed) {
         for (auto& [key, e] : it->second.executions) {
-          ExecutionChange c = ChangeOf(key, &e, nullptr);
-          after->push_back([this, c] { handlers_.execution_changed(c); });
+          NoticeExecution(ChangeOf(key, &e, nullptr), after);
         }
       }
       ReleaseMap(it->second.executions);
       jobs_.erase(it);
     }
-    if (after && handlers_.job_changed) after->push_back([this, id] { handlers_.job_changed(id); });
+    selector_index_.Erase(id);
+    NoticeJob(id, after);
     return;
   }
   if (StartsWith(key, keys::kRollouts)) {
@@ -624,9 +681,7 @@ void JobCache::ApplyDelete(const std::string& key, int64_t revision,
     const Text id_text = key->hi == 0 ? key->lo : 0;
     bucket->erase(e);
     Release(id_text);
-    if (after && handlers_.execution_changed) {
-      after->push_back([this, c] { handlers_.execution_changed(c); });
-    }
+    NoticeExecution(std::move(c), after);
   }
 }
 
@@ -661,8 +716,26 @@ std::optional<JobSnapshot> JobCache::Snapshot(const std::string& job_id) const {
   s.job = it->second.job;
   s.rollout = it->second.rollout;
   s.executions.reserve(it->second.executions.size());
-  for (const auto& [key, e] : it->second.executions) s.executions.push_back(Expand(key, e));
+  s.execution_revisions.reserve(it->second.executions.size());
+  for (const auto& [key, e] : it->second.executions) {
+    Versioned<ExecutionRecord> v = Expand(key, e);
+    s.executions.push_back(std::move(v.value));
+    s.execution_revisions.push_back(v.mod_revision);
+  }
   return s;
+}
+
+std::optional<Versioned<JobRecord>> JobCache::Job(const std::string& job_id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second.job;
+}
+
+size_t JobCache::ExecutionCount(const std::string& job_id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? 0 : it->second.executions.size();
 }
 
 std::vector<std::string> JobCache::JobIds() const {
@@ -673,12 +746,18 @@ std::vector<std::string> JobCache::JobIds() const {
   return ids;
 }
 
-std::vector<JobCache::JobIndexEntry> JobCache::JobIndex() const {
+std::vector<std::string> JobCache::JobsSelecting(std::string_view node_id, const Labels& old_labels,
+                                                 const Labels& labels) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  std::vector<JobIndexEntry> out;
-  out.reserve(jobs_.size());
-  for (const auto& [id, entry] : jobs_) {
-    out.push_back({id, entry.job.value.spec.priority, entry.selector});
+  std::unordered_set<std::string> candidates;
+  selector_index_.AddCandidates(node_id, old_labels, &candidates);
+  if (&old_labels != &labels) selector_index_.AddCandidates(node_id, labels, &candidates);
+  std::vector<std::string> out;
+  for (const std::string& id : candidates) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || !it->second.selector) continue;
+    const NodeSelector& s = *it->second.selector;
+    if (s.Matches(node_id, old_labels) || s.Matches(node_id, labels)) out.push_back(id);
   }
   return out;
 }

@@ -26,6 +26,7 @@
 
 #include "api/records.h"
 #include "api/selector.h"
+#include "controller/job_selector_index.h"
 #include "store/store.h"
 
 namespace drover::controller {
@@ -36,12 +37,28 @@ struct Versioned {
   int64_t mod_revision = 0;
 };
 
-// One job as the loop sees it.
+// One job as the loop sees it. The executions and their revisions are two vectors so that the
+// records can be moved into the reconciler's observation whole (a 100,000-execution job's
+// records are ~60 MB: made once per reconcile, never copied).
 struct JobSnapshot {
   Versioned<JobRecord> job;
   std::optional<Versioned<RolloutRecord>> rollout;
-  std::vector<Versioned<ExecutionRecord>> executions;
+  std::vector<ExecutionRecord> executions;
+  std::vector<int64_t> execution_revisions;  // the mod_revision of executions[i]
 };
+
+// An execution id of the form NewExecutionId gives ("e-" and a lowercase UUID) as its 128 bits:
+// 16 bytes where the text takes 38 and an allocation, for maps with one entry per execution.
+struct ExecutionUuid {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  bool operator==(const ExecutionUuid&) const = default;
+};
+struct ExecutionUuidHash {
+  size_t operator()(const ExecutionUuid& k) const;
+};
+// The bits of `id`, or nullopt when it has another form (ids are data: any string may come).
+std::optional<ExecutionUuid> ParseExecutionUuid(std::string_view id);
 
 // What changed about one execution (kept small: a 100,000-execution transaction makes as many).
 struct ExecutionChange {
@@ -72,7 +89,9 @@ class JobCache {
   JobCache(const JobCache&) = delete;
   JobCache& operator=(const JobCache&) = delete;
 
-  // Lists everything and starts watching. Handlers are called for every listed object.
+  // Lists everything and starts watching. Handlers are called for every listed object. A
+  // re-list (the watch ended) reads the store in pages under the exclusive lock and calls them
+  // for every job and for the executions that appeared, changed or went.
   Status Start();
   void Stop();
 
@@ -82,14 +101,15 @@ class JobCache {
   bool WaitForRevision(int64_t revision, std::chrono::milliseconds timeout) const;
 
   std::optional<JobSnapshot> Snapshot(const std::string& job_id) const;
+  // The job record alone (no executions copied).
+  std::optional<Versioned<JobRecord>> Job(const std::string& job_id) const;
+  // How many executions the job has (0 for an unknown job), without copying them.
+  size_t ExecutionCount(const std::string& job_id) const;
   std::vector<std::string> JobIds() const;
-  // Job ids with their priority and compiled selector, for node-change fan-out.
-  struct JobIndexEntry {
-    std::string id;
-    int priority = 0;
-    std::shared_ptr<const NodeSelector> selector;
-  };
-  std::vector<JobIndexEntry> JobIndex() const;
+  // The jobs whose selector matches the node with `labels` or with `old_labels` (a relabel's
+  // before and after), found through the selector index (never a scan of every job).
+  std::vector<std::string> JobsSelecting(std::string_view node_id, const Labels& old_labels,
+                                         const Labels& labels) const;
   std::optional<int> PriorityOf(const std::string& job_id) const;
 
   // One execution; give its job id when known (a heartbeat does), else every job is searched.
@@ -128,14 +148,8 @@ class JobCache {
   };
   // An execution id: "e-" and a lowercase UUID as its 128 bits (hi != 0), or hi == 0 and the id
   // as a Text in lo.
-  struct ExecutionKey {
-    uint64_t hi = 0;
-    uint64_t lo = 0;
-    bool operator==(const ExecutionKey&) const = default;
-  };
-  struct ExecutionKeyHash {
-    size_t operator()(const ExecutionKey& k) const;
-  };
+  using ExecutionKey = ExecutionUuid;
+  using ExecutionKeyHash = ExecutionUuidHash;
   struct CachedExecution {
     int64_t mod_revision = 0;
     Text job_id = 0, namespace_ = 0, name = 0, node_id = 0;
@@ -176,11 +190,22 @@ class JobCache {
   // Erases every execution of `map` from the node index and the intern table.
   void ReleaseMap(const ExecutionMap& map);
 
+  // What the handlers are told after a change is applied, in order: a job change (only
+  // `change.job_id` set) or an execution change. Plain values, not closures: a
+  // 100,000-execution revision makes as many.
+  struct Notice {
+    bool job = false;
+    ExecutionChange change;
+  };
+  using Notices = std::vector<Notice>;
+  void NoticeJob(const std::string& job_id, Notices* after) const;
+  void NoticeExecution(ExecutionChange change, Notices* after) const;
+  void Deliver(Notices& after);
+
   Status ListAndWatch();
-  void Apply(const store::Event& event, std::vector<std::function<void()>>* after);
-  void ApplyPut(const store::KeyValue& kv, std::vector<std::function<void()>>* after);
-  void ApplyDelete(const std::string& key, int64_t revision,
-                   std::vector<std::function<void()>>* after);
+  void Apply(const store::Event& event, Notices* after);
+  void ApplyPut(const store::KeyValue& kv, Notices* after);
+  void ApplyDelete(const std::string& key, int64_t revision, Notices* after);
   void OnWatch(const std::vector<store::Event>& events, const Status& status);
   void IndexNode(const ExecutionMap::value_type* e);
   void UnindexNode(const ExecutionMap::value_type* e);
@@ -196,6 +221,7 @@ class JobCache {
   // never changes; map nodes do not move, so the pointers stay valid until the execution is
   // erased)
   std::unordered_map<Text, std::vector<const ExecutionMap::value_type*>> by_node_;
+  JobSelectorIndex selector_index_;  // the jobs of jobs_ by what their selectors need
   // rollouts and executions may arrive before their job (watch order is by key within a
   // revision); they wait here until it does.
   std::unordered_map<std::string, Versioned<RolloutRecord>> orphan_rollouts_;

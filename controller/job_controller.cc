@@ -16,6 +16,18 @@ namespace {
 
 constexpr size_t kStatusBatch = 256;
 
+// A job with more executions than this is "large": its reconcile materialises tens of MB
+// (observation, plan, transaction, the store's events), so only one runs at a time and malloc
+// gives the memory back after it.
+constexpr size_t kLargeJob = 20'000;
+
+// Observed states waiting for the status writer beyond which a repeatable one is not queued
+// (~300 B each: at most ~60 MB; see ObserveHeartbeat).
+constexpr size_t kMaxPendingStatus = 200'000;
+
+// The most a change of an execution or node waits to be reconciled (see EnqueueCoalesced).
+constexpr std::chrono::milliseconds kMaxCoalesce{2000};
+
 bool IsKnownState(const std::string& s) {
   return s == "pending" || s == "starting" || s == "running" || s == "completed" || s == "failed" ||
          s == "stopped";
@@ -32,6 +44,32 @@ Connection ConnectionOf(std::string_view state) {
 }
 
 }  // namespace
+
+ExecutionTiming* JobController::Timings::Find(std::string_view id) {
+  if (std::optional<ExecutionUuid> uuid = ParseExecutionUuid(id)) {
+    auto it = by_uuid_.find(*uuid);
+    return it == by_uuid_.end() ? nullptr : &it->second;
+  }
+  auto it = by_text_.find(std::string(id));
+  return it == by_text_.end() ? nullptr : &it->second;
+}
+
+std::pair<ExecutionTiming*, bool> JobController::Timings::Emplace(std::string_view id) {
+  if (std::optional<ExecutionUuid> uuid = ParseExecutionUuid(id)) {
+    auto [it, inserted] = by_uuid_.try_emplace(*uuid);
+    return {&it->second, inserted};
+  }
+  auto [it, inserted] = by_text_.try_emplace(std::string(id));
+  return {&it->second, inserted};
+}
+
+void JobController::Timings::Erase(std::string_view id) {
+  if (std::optional<ExecutionUuid> uuid = ParseExecutionUuid(id)) {
+    by_uuid_.erase(*uuid);
+  } else {
+    by_text_.erase(std::string(id));
+  }
+}
 
 std::string NewExecutionId() {
   std::string job = NewJobId();  // "j-" + uuid v4
@@ -98,59 +136,74 @@ void JobController::Enqueue(const std::string& job_id) {
   if (metrics_) metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
 }
 
+void JobController::EnqueueCoalesced(const std::string& job_id) {
+  std::chrono::nanoseconds delay{0};
+  {
+    std::lock_guard<std::mutex> lock(cost_mu_);
+    auto it = reconcile_cost_.find(job_id);
+    if (it != reconcile_cost_.end())
+      delay = std::min<std::chrono::nanoseconds>(it->second, kMaxCoalesce);
+  }
+  if (delay < std::chrono::milliseconds(10)) return Enqueue(job_id);
+  std::optional<int> priority = cache_.PriorityOf(job_id);
+  queue_.AddAfter(job_id, delay, priority.value_or(0));
+}
+
 void JobController::OnExecutionChanged(const ExecutionChange& c) {
   {
     std::lock_guard<std::mutex> lock(timing_mu_);
-    auto known = timing_.find(c.id);
+    ExecutionTiming* known = timing_.Find(c.id);
     if (c.deleted || c.terminal) {
-      timing_.erase(c.id);  // a terminal execution has no deadline left
-    } else if (known != timing_.end()) {
+      timing_.Erase(c.id);  // a terminal execution has no deadline left
+    } else if (known != nullptr) {
       // the heartbeat that reported it running may have come before its entry existed
-      if (c.started && !known->second.started) {
-        known->second.started = clock_.Now();
-        known->second.restarts_at_start = c.restarts;
+      if (c.started && !known->started) {
+        known->started = clock_.Now();
+        known->restarts_at_start = c.restarts;
       }
     } else if (c.created) {
-      ExecutionTiming t;
+      ExecutionTiming& t = *timing_.Emplace(c.id).first;
       t.first_seen = clock_.Now();
       if (c.started) {
         t.started = t.first_seen;
         t.restarts_at_start = c.restarts;
       }
-      timing_[c.id] = t;
     }
   }
   // The node's assignment list changes when an execution appears, goes, is asked to stop, or
   // becomes terminal; pure status changes leave it alone.
   if (c.assignment_changed) nodes_.NotifyAssignmentsChanged(c.node_id);
-  Enqueue(c.job_id);
+  EnqueueCoalesced(c.job_id);
 }
 
 void JobController::OnNodeChanged(const NodeChange& change) {
   std::set<std::string> jobs;
-  for (const JobCache::JobIndexEntry& j : cache_.JobIndex()) {
-    if (!j.selector) continue;
-    if (j.selector->Matches(change.node_id, change.old_labels) ||
-        j.selector->Matches(change.node_id, change.labels)) {
-      jobs.insert(j.id);
-    }
+  for (std::string& id : cache_.JobsSelecting(change.node_id, change.old_labels, change.labels)) {
+    jobs.insert(std::move(id));
   }
   for (const std::string& id : cache_.JobsOnNode(change.node_id)) jobs.insert(id);
-  for (const std::string& id : jobs) Enqueue(id);
+  for (const std::string& id : jobs) EnqueueCoalesced(id);
 }
 
 Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
   Observed observed;
-  std::unordered_set<std::string> with_executions;
-  observed.executions.reserve(snapshot.executions.size());
-  for (auto& e : snapshot.executions) {
-    with_executions.insert(e.value.node_id);
-    observed.executions.push_back(std::move(e.value));
-  }
+  observed.executions = std::move(snapshot.executions);
+  snapshot.executions = {};
+  // The nodes with an execution of the job, as views into observed.executions: needed only
+  // for nodes the selector does not match, so made when the first one comes.
+  std::optional<std::unordered_set<std::string_view>> with_executions;
+  auto has_executions = [&](std::string_view node_id) {
+    if (!with_executions) {
+      with_executions.emplace();
+      with_executions->reserve(observed.executions.size());
+      for (const ExecutionRecord& e : observed.executions) with_executions->insert(e.node_id);
+    }
+    return with_executions->count(node_id) > 0;
+  };
   Result<NodeSelector> selector = NodeSelector::Create(spec.selector);
   nodes_.ForEachNode([&](const NodeRecord& record, std::string_view state) {
     bool matches = selector.ok() && selector->Matches(record.id, record.labels);
-    if (!matches && !with_executions.count(record.id)) return;
+    if (!matches && !has_executions(record.id)) return;
     NodeFacts f;
     f.id = record.id;
     f.matches = matches;
@@ -168,7 +221,7 @@ Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
   std::lock_guard<std::mutex> lock(timing_mu_);
   observed.timing.reserve(observed.executions.size());
   if (!timed) {
-    for (const ExecutionRecord& e : observed.executions) timing_.erase(e.id);
+    for (const ExecutionRecord& e : observed.executions) timing_.Erase(e.id);
     observed.timing.assign(observed.executions.size(), ExecutionTiming{});
   }
   for (const ExecutionRecord& e : observed.executions) {
@@ -177,15 +230,15 @@ Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
       observed.timing.push_back({});
       continue;
     }
-    auto [it, inserted] = timing_.try_emplace(e.id);
+    auto [timing, inserted] = timing_.Emplace(e.id);
     if (inserted) {
-      it->second.first_seen = now;
+      timing->first_seen = now;
       if (e.state == "starting" || e.state == "running") {
-        it->second.started = now;
-        it->second.restarts_at_start = e.restarts;
+        timing->started = now;
+        timing->restarts_at_start = e.restarts;
       }
     }
-    observed.timing.push_back(it->second);
+    observed.timing.push_back(*timing);
   }
   if (snapshot.rollout) {
     const RolloutRecord& r = snapshot.rollout->value;
@@ -200,6 +253,10 @@ Observed JobController::Observe(JobSnapshot& snapshot, const JobSpec& spec) {
 }
 
 Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
+  return Reconcile(job_id, /*keep_plan=*/true);
+}
+
+Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id, bool keep_plan) {
   ReconcileOutcome outcome;
   if (!Deciding()) {
     // look again soon: the grace also ends when the last known node is heard from
@@ -207,18 +264,37 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
         started_at_ + options_.startup_grace - clock_.Now(), std::chrono::milliseconds(200));
     return outcome;
   }
+  // One large reconcile at a time, and only once the cache has applied what the store has (the
+  // previous large transaction's events are released before this one's snapshot is made): what
+  // is in flight stays bounded however many workers and large jobs there are.
+  std::unique_lock<std::mutex> large_turn(large_mu_, std::defer_lock);
+  struct TrimAfterLarge {
+    bool large = false;
+    ~TrimAfterLarge() {
+      if (large) malloc_trim(0);
+    }
+  } trim;
+  if (cache_.ExecutionCount(job_id) > kLargeJob) {
+    large_turn.lock();
+    cache_.WaitForRevision(store_.CurrentRevision(), std::chrono::milliseconds(5000));
+  }
   std::optional<JobSnapshot> snapshot = cache_.Snapshot(job_id);
   if (!snapshot) {
-    std::lock_guard<std::mutex> lock(timing_mu_);
-    phase_seen_.erase(job_id);
+    {
+      std::lock_guard<std::mutex> lock(timing_mu_);
+      phase_seen_.erase(job_id);
+    }
+    std::lock_guard<std::mutex> lock(cost_mu_);
+    reconcile_cost_.erase(job_id);
     return outcome;  // deleted: nothing to do (a purge deleted its executions too)
   }
   if (!snapshot->rollout) return outcome;
   const JobRecord& job = snapshot->job.value;
-  std::unordered_map<std::string, int64_t> revisions;
-  revisions.reserve(snapshot->executions.size());
-  for (const auto& e : snapshot->executions) revisions[e.value.id] = e.mod_revision;
-  const bool large = snapshot->executions.size() > 20'000;
+  // A large job's observation, plan and transaction are each tens of MB: each is let go as soon
+  // as the next step no longer needs it (the observation before the transaction is built, the
+  // transaction before the cache applies it), and what malloc holds free is given back at the
+  // end, after the snapshot too (this is destroyed last).
+  trim.large = snapshot->executions.size() > kLargeJob;
   Observed observed = Observe(*snapshot, job.spec);
   const std::string wall = clock_.WallTime();
   outcome.plan = Decide(job, snapshot->rollout->value, observed, clock_.Now(), wall);
@@ -226,53 +302,80 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   outcome.requeue_after = plan.requeue_after;
   if (plan.empty()) return outcome;
 
-  store::Transaction txn;
-  const std::string job_key = keys::Job(job.spec.namespace_, job.spec.name);
-  txn.compares.push_back(
-      {job_key, store::Compare::Target::kModRevision, snapshot->job.mod_revision});
-  txn.compares.push_back({keys::Rollout(job.id), store::Compare::Target::kModRevision,
-                          snapshot->rollout->mod_revision});
-  JobRecord next_job = plan.job ? *plan.job : job;
-  next_job.event_sequence = job.event_sequence;
-  for (EventRecord& e : plan.events) {
-    e.sequence = ++next_job.event_sequence;
-    txn.success.push_back(
-        store::Operation::Put(keys::Event(job.id, e.sequence), EventToJson(e).dump()));
+  // The revisions the plan's updates and removals compare against, looked up in one pass
+  // (observed.executions[i] was stored at execution_revisions[i]).
+  std::unordered_map<std::string_view, int64_t> revisions;
+  for (const ExecutionRecord& e : plan.update) revisions.emplace(e.id, 0);
+  for (const std::string& id : plan.remove) revisions.emplace(id, 0);
+  for (size_t i = 0; i < observed.executions.size() && !revisions.empty(); ++i) {
+    auto it = revisions.find(observed.executions[i].id);
+    if (it != revisions.end()) it->second = snapshot->execution_revisions[i];
   }
-  if (!plan.events.empty()) {
-    int64_t expired = next_job.event_sequence - options_.events_per_job;
-    for (int64_t s = std::max<int64_t>(1, expired - static_cast<int64_t>(plan.events.size()) + 1);
-         s <= expired; ++s) {
-      txn.success.push_back(store::Operation::Delete(keys::Event(job.id, s)));
+  observed = Observed();
+  snapshot->execution_revisions = {};
+
+  Result<store::TransactionResult> committed = [&]() -> Result<store::TransactionResult> {
+    store::Transaction txn;
+    const std::string job_key = keys::Job(job.spec.namespace_, job.spec.name);
+    txn.compares.push_back(
+        {job_key, store::Compare::Target::kModRevision, snapshot->job.mod_revision});
+    txn.compares.push_back({keys::Rollout(job.id), store::Compare::Target::kModRevision,
+                            snapshot->rollout->mod_revision});
+    JobRecord next_job = plan.job ? *plan.job : job;
+    next_job.event_sequence = job.event_sequence;
+    for (EventRecord& e : plan.events) {
+      e.sequence = ++next_job.event_sequence;
+      txn.success.push_back(
+          store::Operation::Put(keys::Event(job.id, e.sequence), EventToJson(e).dump()));
     }
-  }
-  if (plan.job || !plan.events.empty()) {
-    if (plan.job == std::nullopt) next_job.updated_at = clock_.WallTime();
-    txn.success.push_back(store::Operation::Put(job_key, JobRecordToJson(next_job).dump()));
-  }
-  // The rollout record is written by every transaction, changed or not: its mod_revision is the
-  // job's reconcile fence, so two reconciles of one job (or a stale cache) can never both act.
-  const RolloutRecord& rollout = plan.rollout ? *plan.rollout : snapshot->rollout->value;
-  txn.success.push_back(
-      store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
-  for (const NewExecution& c : plan.create) {
-    ExecutionRecord e = NewExecutionRecord(job, c, wall);
-    e.id = NewExecutionId();
+    if (!plan.events.empty()) {
+      int64_t expired = next_job.event_sequence - options_.events_per_job;
+      for (int64_t s = std::max<int64_t>(1, expired - static_cast<int64_t>(plan.events.size()) + 1);
+           s <= expired; ++s) {
+        txn.success.push_back(store::Operation::Delete(keys::Event(job.id, s)));
+      }
+    }
+    if (plan.job || !plan.events.empty()) {
+      if (plan.job == std::nullopt) next_job.updated_at = clock_.WallTime();
+      txn.success.push_back(store::Operation::Put(job_key, JobRecordToJson(next_job).dump()));
+    }
+    // The rollout record is written by every transaction, changed or not: its mod_revision is
+    // the job's reconcile fence, so two reconciles of one job (or a stale cache) can never both
+    // act.
+    const RolloutRecord& rollout = plan.rollout ? *plan.rollout : snapshot->rollout->value;
     txn.success.push_back(
-        store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
-  }
-  for (const ExecutionRecord& e : plan.update) {
-    txn.compares.push_back(
-        {keys::Execution(job.id, e.id), store::Compare::Target::kModRevision, revisions[e.id]});
-    txn.success.push_back(
-        store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
-  }
-  for (const std::string& id : plan.remove) {
-    txn.compares.push_back(
-        {keys::Execution(job.id, id), store::Compare::Target::kModRevision, revisions[id]});
-    txn.success.push_back(store::Operation::Delete(keys::Execution(job.id, id)));
-  }
-  Result<store::TransactionResult> committed = store_.Commit(txn);
+        store::Operation::Put(keys::Rollout(job.id), RolloutRecordToJson(rollout).dump()));
+    txn.success.reserve(txn.success.size() + plan.create.size() + plan.update.size() +
+                        plan.remove.size());
+    txn.compares.reserve(txn.compares.size() + plan.update.size() + plan.remove.size());
+    for (const NewExecution& c : plan.create) {
+      ExecutionRecord e = NewExecutionRecord(job, c, wall);
+      e.id = NewExecutionId();
+      txn.success.push_back(
+          store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
+    }
+    for (const ExecutionRecord& e : plan.update) {
+      txn.compares.push_back(
+          {keys::Execution(job.id, e.id), store::Compare::Target::kModRevision, revisions[e.id]});
+      txn.success.push_back(
+          store::Operation::Put(keys::Execution(job.id, e.id), ExecutionToJson(e).dump()));
+    }
+    for (const std::string& id : plan.remove) {
+      txn.compares.push_back(
+          {keys::Execution(job.id, id), store::Compare::Target::kModRevision, revisions[id]});
+      txn.success.push_back(store::Operation::Delete(keys::Execution(job.id, id)));
+    }
+    revisions = {};
+    if (!keep_plan) {
+      // the worker reads only these from the plan
+      Plan kept;
+      kept.requeue_after = plan.requeue_after;
+      kept.waves_started = plan.waves_started;
+      kept.rollbacks = std::move(plan.rollbacks);
+      plan = std::move(kept);
+    }
+    return store_.Commit(txn);
+  }();
   if (!committed.ok()) return committed.status();
   if (!committed->succeeded) {
     outcome.conflict = true;
@@ -286,8 +389,6 @@ Result<ReconcileOutcome> JobController::Reconcile(const std::string& job_id) {
   }
   // Let the cache see our own write before the next reconcile of this job reads it.
   cache_.WaitForRevision(committed->revision, std::chrono::milliseconds(2000));
-  // A large job's observation, plan and transaction were hundreds of MB: give them back.
-  if (large) malloc_trim(0);
   return outcome;
 }
 
@@ -317,14 +418,21 @@ void JobController::WorkerLoop() {
       metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
     }
     const SteadyTime start = clock_.Now();
-    Result<ReconcileOutcome> r = Reconcile(item->key);
-    const double seconds = std::chrono::duration<double>(clock_.Now() - start).count();
+    Result<ReconcileOutcome> r = Reconcile(item->key, /*keep_plan=*/false);
+    const std::chrono::nanoseconds took = clock_.Now() - start;
+    const double seconds = std::chrono::duration<double>(took).count();
+    {
+      std::lock_guard<std::mutex> lock(cost_mu_);
+      reconcile_cost_[item->key] = took;
+    }
     std::string_view result = "success";
+    if (!r.ok()) NoteReconcileFailure(item->key, r.status());
     if (!r.ok() || r->conflict) {
       result = r.ok() ? "requeue" : "error";
       queue_.AddRateLimited(item->key, item->priority);
       if (metrics_) metrics_->IncWorkqueueRetries();
     } else {
+      NoteReconcileSuccess(item->key);
       queue_.Forget(item->key);
       if (r->requeue_after) {
         result = "requeue_after";
@@ -338,6 +446,56 @@ void JobController::WorkerLoop() {
     if (metrics_) metrics_->ObserveReconcile("job", result, seconds);
     queue_.Done(item->key);
   }
+}
+
+void JobController::NoteReconcileFailure(const std::string& job_id, const Status& status) {
+  const std::string error = status.ToString();
+  {
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    auto [it, inserted] = failing_.try_emplace(job_id, error);
+    if (!inserted && it->second == error) return;  // said already
+    it->second = error;
+  }
+  std::optional<Versioned<JobRecord>> job = cache_.Job(job_id);
+  const std::string name =
+      job ? job->value.spec.namespace_ + "/" + job->value.spec.name + " (" + job_id + ")" : job_id;
+  if (options_.log) {
+    options_.log("warning",
+                 "reconcile of job " + name + " failed, retrying with backoff: " + error);
+  }
+  if (!job) return;
+  // The event, in a transaction of its own (the reconcile's did not commit), fenced on the job
+  // record like every event write.
+  JobRecord next = job->value;
+  EventRecord e;
+  e.sequence = ++next.event_sequence;
+  e.time = clock_.WallTime();
+  e.type = "warning";
+  e.reason = "ReconcileFailed";
+  e.message = "the controller could not apply its next step (retrying with backoff): " + error;
+  store::Transaction txn;
+  const std::string job_key = keys::Job(next.spec.namespace_, next.spec.name);
+  txn.compares.push_back({job_key, store::Compare::Target::kModRevision, job->mod_revision});
+  txn.success.push_back(
+      store::Operation::Put(keys::Event(job_id, e.sequence), EventToJson(e).dump()));
+  if (const int64_t expired = next.event_sequence - options_.events_per_job; expired >= 1) {
+    txn.success.push_back(store::Operation::Delete(keys::Event(job_id, expired)));
+  }
+  txn.success.push_back(store::Operation::Put(job_key, JobRecordToJson(next).dump()));
+  Result<store::TransactionResult> committed = store_.Commit(txn);
+  if (!committed.ok() || !committed->succeeded) {
+    // said in the log only: the event is tried again with the next failure
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    failing_.erase(job_id);
+  }
+}
+
+void JobController::NoteReconcileSuccess(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    if (failing_.erase(job_id) == 0) return;
+  }
+  if (options_.log) options_.log("info", "reconcile of job " + job_id + " succeeds again");
 }
 
 void JobController::ResyncLoop() {
@@ -354,21 +512,26 @@ void JobController::ResyncLoop() {
 void JobController::ObserveHeartbeat(const std::string& node_id,
                                      const std::vector<Json>& executions) {
   const MonoTime now = clock_.Now();
+  // The node's executions, read once (a heartbeat comes every few seconds from every node).
+  const std::vector<ExecutionRecord> on_node = cache_.ExecutionsOnNode(node_id);
+  auto find_on_node = [&](const std::string& id) -> const ExecutionRecord* {
+    for (const ExecutionRecord& e : on_node) {
+      if (e.id == id) return &e;
+    }
+    return nullptr;
+  };
   std::unordered_set<std::string> reported;
   std::vector<std::pair<std::string, ObservedState>> changes;
   for (const Json& item : executions) {
     if (!item.is_object()) continue;
     auto id_it = item.find("execution_id");
     if (id_it == item.end() || !id_it->is_string()) continue;
-    const std::string id = id_it->get<std::string>();
-    const std::string job_hint = item.contains("job_id") && item["job_id"].is_string()
-                                     ? item["job_id"].get<std::string>()
-                                     : std::string();
-    std::optional<Versioned<ExecutionRecord>> cached = cache_.Execution(id, job_hint);
-    if (!cached || cached->value.node_id != node_id) continue;  // not ours: never assigned here
+    const std::string& id = id_it->get_ref<const std::string&>();
+    const ExecutionRecord* cached = find_on_node(id);
+    if (cached == nullptr) continue;  // not ours: never assigned here
     reported.insert(id);
     ObservedState o;
-    o.job_id = cached->value.job_id;
+    o.job_id = cached->job_id;
     o.state = item.value("state", std::string());
     if (!IsKnownState(o.state)) continue;
     o.health = item.contains("health") && item["health"].is_string()
@@ -388,20 +551,20 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
     {
       // only executions whose job still needs their timings have an entry (see Observe)
       std::lock_guard<std::mutex> lock(timing_mu_);
-      auto t = timing_.find(id);
-      if (t != timing_.end() && (o.state == "starting" || o.state == "running") &&
-          (!t->second.started || o.restarts != t->second.restarts_at_start)) {
-        t->second.started = now;
-        t->second.restarts_at_start = o.restarts;
+      ExecutionTiming* t = timing_.Find(id);
+      if (t != nullptr && (o.state == "starting" || o.state == "running") &&
+          (!t->started || o.restarts != t->restarts_at_start)) {
+        t->started = now;
+        t->restarts_at_start = o.restarts;
       }
     }
-    ExecutionRecord merged = cached->value;
+    ExecutionRecord merged = *cached;
     if (Merge(o, &merged) || (o.results && o.state == "completed")) {
       changes.emplace_back(id, std::move(o));
     }
   }
   // Level-triggered: an execution the agent no longer reports is not running on the node.
-  for (const ExecutionRecord& e : cache_.ExecutionsOnNode(node_id)) {
+  for (const ExecutionRecord& e : on_node) {
     if (reported.count(e.id) || IsTerminalExecutionState(e.state)) continue;
     ObservedState o;
     o.job_id = e.job_id;
@@ -422,7 +585,16 @@ void JobController::ObserveHeartbeat(const std::string& node_id,
   if (changes.empty()) return;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
-    for (auto& [id, o] : changes) pending_status_[id] = std::move(o);
+    for (auto& [id, o] : changes) {
+      // The writer is a fleet's worth behind (an overloaded controller): a state the agent
+      // reports again with every heartbeat waits for the next one rather than growing the
+      // queue. Terminal states and results are always queued (they may be reported only once).
+      if (pending_status_.size() >= kMaxPendingStatus && !o.results &&
+          !IsTerminalExecutionState(o.state) && !pending_status_.count(id)) {
+        continue;
+      }
+      pending_status_[id] = std::move(o);
+    }
   }
   status_cv_.notify_all();
 }
@@ -464,15 +636,16 @@ void JobController::FlushStatus() {
     if (w.ops.empty()) return std::nullopt;
     return w;
   };
-  std::vector<Write> writes;
-  for (auto& [id, o] : pending) {
-    if (std::optional<Write> w = build(id, o)) writes.push_back(std::move(*w));
-  }
+  // Built and committed a batch at a time: a flush after a whole fleet reported (100,000
+  // executions) never holds all of their records as JSON at once.
+  std::vector<Write> batch;
+  batch.reserve(kStatusBatch);
+  std::vector<std::pair<std::string, ObservedState>> retry;
   auto commit = [&](size_t begin, size_t end) -> bool {
     store::Transaction txn;
     for (size_t i = begin; i < end; ++i) {
-      txn.compares.push_back(writes[i].compare);
-      for (const store::Operation& op : writes[i].ops) txn.success.push_back(op);
+      txn.compares.push_back(batch[i].compare);
+      for (const store::Operation& op : batch[i].ops) txn.success.push_back(op);
     }
     Result<store::TransactionResult> r = store_.Commit(txn);
     if (r.ok() && r->succeeded) {
@@ -481,19 +654,24 @@ void JobController::FlushStatus() {
     }
     return false;
   };
-  std::vector<size_t> retry;
-  for (size_t begin = 0; begin < writes.size(); begin += kStatusBatch) {
-    size_t end = std::min(writes.size(), begin + kStatusBatch);
-    if (commit(begin, end)) continue;
-    for (size_t i = begin; i < end; ++i) {
-      if (!commit(i, i + 1)) retry.push_back(i);
+  auto commit_batch = [&] {
+    if (!commit(0, batch.size())) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!commit(i, i + 1)) retry.emplace_back(batch[i].id, std::move(batch[i].observed));
+      }
     }
+    batch.clear();
+  };
+  for (auto it = pending.begin(); it != pending.end(); it = pending.erase(it)) {
+    if (std::optional<Write> w = build(it->first, it->second)) batch.push_back(std::move(*w));
+    if (batch.size() == kStatusBatch) commit_batch();
   }
+  if (!batch.empty()) commit_batch();
   if (retry.empty()) return;
   // Conflicts with the reconciler: merge again onto the current record on the next flush,
   // unless a newer heartbeat already replaced the observation.
   std::lock_guard<std::mutex> lock(status_mu_);
-  for (size_t i : retry) pending_status_.try_emplace(writes[i].id, writes[i].observed);
+  for (auto& [id, observed] : retry) pending_status_.try_emplace(id, std::move(observed));
 }
 
 void JobController::StatusLoop() {

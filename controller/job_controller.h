@@ -4,19 +4,25 @@
 // observe a snapshot -> the pure Decide (reconcilers/rollout.h) -> apply the plan in one
 // compare-and-swap transaction. It is also where agents' observed state enters the store
 // (heartbeats are merged into execution records, written in batches and only on change) and
-// where each node's assignments are read from. Thread-safe; Stop() (or the destructor) shuts it
-// down cleanly: the queue drains, workers finish their key, the status writer flushes.
+// where each node's assignments are read from. Memory stays bounded with 100,000-execution jobs:
+// one large reconcile runs at a time, each step's copies are released before the next, and
+// floods of execution or node changes are coalesced per job. Thread-safe; Stop() (or the
+// destructor) shuts it down cleanly: the queue drains, workers finish their key, the status
+// writer flushes.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "controller/clock.h"
@@ -39,6 +45,9 @@ struct JobControllerOptions {
   // decisions wait this long (the runtime passes two heartbeat intervals): a restarted
   // controller must not see a live fleet as offline and shrink a rollout's target set.
   std::chrono::milliseconds startup_grace{0};
+  // Where the loop says what an operator must know (a reconcile that fails, and when it
+  // succeeds again): level ("info", "warning") and message. Unset: not said.
+  std::function<void(const std::string& level, const std::string& message)> log;
 };
 
 // What one Reconcile did.
@@ -92,10 +101,24 @@ class JobController {
     std::optional<Json> results;
   };
 
+  // Reconcile for the workers: `keep_plan` false drops the plan's records (a large job's are
+  // tens of MB) once they are in the transaction.
+  Result<ReconcileOutcome> Reconcile(const std::string& job_id, bool keep_plan);
   void Enqueue(const std::string& job_id);
+  // Enqueue for changes that come in floods (execution status, node connection flaps): a job is
+  // queued again no sooner than its last reconcile took (capped at 2 s), so that a fleet
+  // flapping or reporting in keeps a 100,000-execution job from being re-planned back to back
+  // (each plan ~1 s of CPU and tens of MB) while heartbeats wait. A job that reconciles in
+  // under 10 ms is queued at once.
+  void EnqueueCoalesced(const std::string& job_id);
   void OnExecutionChanged(const ExecutionChange& change);
   void OnNodeChanged(const NodeChange& change);
   void WorkerLoop();
+  // A reconcile failed (not a conflict): said once per distinct error of a job, in the log and
+  // as a warning event of the job (`GET .../events`, `drover describe`), so that an operator
+  // sees why a rollout does not move; retries go on with the queue's backoff.
+  void NoteReconcileFailure(const std::string& job_id, const Status& status);
+  void NoteReconcileSuccess(const std::string& job_id);
   void ResyncLoop();
   void StatusLoop();
   // Merges `observed` into `record`; false when nothing would change.
@@ -111,8 +134,22 @@ class JobController {
   WorkQueue queue_;
   JobCache cache_;
 
+  // The controller's timings by execution id, kept only while a job may need them (see
+  // Observe): ids of NewExecutionId's form by their 128 bits (~70 B an entry, against ~150 with
+  // the text as key: a rollout over 100,000 nodes keeps as many), any other id by its text.
+  class Timings {
+   public:
+    ExecutionTiming* Find(std::string_view id);
+    // The entry, and whether it was just made (value-initialised).
+    std::pair<ExecutionTiming*, bool> Emplace(std::string_view id);
+    void Erase(std::string_view id);
+
+   private:
+    std::unordered_map<ExecutionUuid, ExecutionTiming, ExecutionUuidHash> by_uuid_;
+    std::unordered_map<std::string, ExecutionTiming> by_text_;
+  };
   std::mutex timing_mu_;
-  std::unordered_map<std::string, ExecutionTiming> timing_;  // by execution id
+  Timings timing_;
   struct PhaseSeen {
     int64_t rollout_id = 0;
     std::string phase;
@@ -122,6 +159,14 @@ class JobController {
   std::unordered_map<std::string, PhaseSeen> phase_seen_;  // by job id
   SteadyTime started_at_{};
   std::atomic<bool> grace_over_{false};
+
+  std::mutex large_mu_;  // held through the reconcile of a large job (see Reconcile)
+
+  std::mutex failure_mu_;
+  std::unordered_map<std::string, std::string> failing_;  // job id -> the error last said
+
+  std::mutex cost_mu_;
+  std::unordered_map<std::string, std::chrono::nanoseconds> reconcile_cost_;  // by job id
 
   std::mutex status_mu_;
   std::condition_variable status_cv_;

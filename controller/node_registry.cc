@@ -1,11 +1,36 @@
 #include "controller/node_registry.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
 
 #include "controller/keys.h"
 #include "reconcilers/node_state.h"
 
 namespace drover::controller {
+namespace {
+
+// Entry::execution_ids: each id as its length (4 bytes, host order) and its bytes.
+void PackId(std::string_view id, std::string* packed) {
+  const uint32_t size = static_cast<uint32_t>(id.size());
+  packed->append(reinterpret_cast<const char*>(&size), sizeof(size));
+  packed->append(id);
+}
+
+std::vector<std::string> UnpackIds(std::string_view packed) {
+  std::vector<std::string> ids;
+  while (packed.size() >= sizeof(uint32_t)) {
+    uint32_t size = 0;
+    std::memcpy(&size, packed.data(), sizeof(size));
+    packed.remove_prefix(sizeof(size));
+    ids.emplace_back(packed.substr(0, size));
+    packed.remove_prefix(std::min<size_t>(size, packed.size()));
+  }
+  return ids;
+}
+
+}  // namespace
 
 Json NodeSnapshotToJson(const NodeSnapshot& n) {
   Json executions = Json::array();
@@ -70,7 +95,7 @@ NodeSnapshot NodeRegistry::SnapshotLocked(const Entry& e) const {
   NodeSnapshot s;
   s.record = e.record;
   s.last_heartbeat = e.last_heartbeat;
-  s.execution_ids = e.execution_ids;
+  s.execution_ids = UnpackIds(e.execution_ids);
   s.assignments_index = e.assignments_index;
   s.state = std::string(StateLocked(e, clock_.Now()));
   return s;
@@ -159,10 +184,12 @@ Result<NodeSnapshot> NodeRegistry::HeartbeatLocked(const std::string& node_id,
   e.last_heartbeat = clock_.WallTime();
   e.execution_ids.clear();
   for (const Json& x : observed) {
-    if (x.is_object() && x.contains("execution_id") && x["execution_id"].is_string()) {
-      e.execution_ids.push_back(x["execution_id"].get<std::string>());
-    }
+    if (!x.is_object()) continue;
+    auto id = x.find("execution_id");
+    if (id != x.end() && id->is_string())
+      PackId(id->get_ref<const std::string&>(), &e.execution_ids);
   }
+  if (e.execution_ids.capacity() > 2 * e.execution_ids.size() + 64) e.execution_ids.shrink_to_fit();
   if (e.last_state != "connected") {
     e.last_state = "connected";
     changes->push_back({e.record.id, e.record.labels, e.record.labels});
@@ -325,8 +352,9 @@ void NodeRegistry::NotifyAssignmentsChanged(const std::string& node_id) {
     auto it = nodes_.find(node_id);
     if (it == nodes_.end()) return;
     ++it->second.assignments_index;
-    NodeSnapshot snapshot = SnapshotLocked(it->second);
     auto [begin, end] = waiters_.equal_range(node_id);
+    if (begin == end) return;  // nobody waits: no snapshot to make (most nodes heartbeat)
+    NodeSnapshot snapshot = SnapshotLocked(it->second);
     for (auto w = begin; w != end; ++w) woken.emplace_back(w->second, snapshot);
     waiters_.erase(begin, end);
   }

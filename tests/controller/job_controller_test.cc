@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "api/validation.h"
@@ -12,6 +13,7 @@
 #include "controller/keys.h"
 #include "store/memory_store.h"
 #include "tests/controller/fake_clock.h"
+#include "tests/testing/eventually.h"
 
 namespace drover::controller {
 namespace {
@@ -430,6 +432,116 @@ TEST_F(JobControllerTest, TheCacheGivesBackEveryExecutionExactlyAsStored) {
   EXPECT_TRUE(cache.ExecutionsOnNode(odd.node_id).empty());
   EXPECT_EQ(cache.ExecutionsOnNode("edge-0").size(), 1u);
   EXPECT_EQ(cache.Execution(usual.id, id)->value, usual);
+}
+
+// A store whose transactions fail (kTooLarge, as etcd's limits do) while they hold more than
+// `max_ops` operations: a reconcile error that is not a conflict.
+class LimitedStore final : public store::Store {
+ public:
+  explicit LimitedStore(store::Store& inner) : inner_(inner) {}
+  std::atomic<size_t> max_ops{1'000'000};
+
+  Result<store::KeyValue> Get(std::string_view key) override { return inner_.Get(key); }
+  Result<store::RangeResult> List(std::string_view prefix, std::string_view start_after,
+                                  size_t limit) override {
+    return inner_.List(prefix, start_after, limit);
+  }
+  Result<store::TransactionResult> Commit(const store::Transaction& txn) override {
+    if (txn.success.size() > max_ops) {
+      return Status(StatusCode::kTooLarge,
+                    "transaction of " + std::to_string(txn.success.size()) + " operations");
+    }
+    return inner_.Commit(txn);
+  }
+  Result<std::unique_ptr<store::WatchHandle>> Watch(std::string_view prefix, int64_t after_revision,
+                                                    store::WatchCallback callback) override {
+    return inner_.Watch(prefix, after_revision, std::move(callback));
+  }
+  Status Compact(int64_t revision) override { return inner_.Compact(revision); }
+  int64_t CurrentRevision() override { return inner_.CurrentRevision(); }
+  int64_t CompactedRevision() override { return inner_.CompactedRevision(); }
+
+ private:
+  store::Store& inner_;
+};
+
+TEST(JobControllerFailureTest, AFailingReconcileIsLoggedAndRecordedOnceThenRetried) {
+  FakeClock clock;  // node liveness stays put
+  std::unique_ptr<store::Store> memory = store::NewMemoryStore();
+  LimitedStore store(*memory);
+  NodeRegistry nodes(store, clock, {1000ms, 600'000ms});
+  JobService jobs(store, clock, nodes);
+  for (int i = 0; i < 5; ++i) {
+    NodeRecord n;
+    n.id = "edge-" + std::to_string(i);
+    n.labels = {{"role", "edge"}};
+    ASSERT_TRUE(nodes.Register(n, "").ok());
+  }
+  std::mutex log_mu;
+  std::vector<std::pair<std::string, std::string>> log;
+  JobControllerOptions options;
+  options.workers = 1;
+  options.log = [&](const std::string& level, const std::string& message) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    log.emplace_back(level, message);
+  };
+  auto said = [&] {
+    std::lock_guard<std::mutex> lock(log_mu);
+    return log;
+  };
+  // the placement (5 creates, the rollout, the job and its events) does not fit; the PUT (5
+  // operations) does
+  store.max_ops = 6;
+  // the real clock for the queue's backoff (a few ms at first)
+  JobController controller(store, RealClock(), nodes, nullptr, options);
+  ASSERT_TRUE(controller.Start().ok());
+  ApiAnswer put = jobs.Put(CheckPutJobRequest(
+      {{"spec",
+        {{"name", "logs"},
+         {"namespace", "edge"},
+         {"type", "pipeline"},
+         {"selector", {{"match_labels", {{"role", "edge"}}}}},
+         {"config",
+          {{"input", {{"stdin", Json::object()}}}, {"output", {{"stdout", Json::object()}}}}},
+         {"rollout", {{"strategy", "immediate"}}}}}}));
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  const std::string id = put.body["job_id"];
+  auto failure_events = [&] {
+    int n = 0;
+    const ApiAnswer events = jobs.Events(id, "edge");
+    for (const Json& e : events.body["items"]) {
+      if (e["reason"] == "ReconcileFailed") {
+        EXPECT_EQ(e["type"], "warning");
+        EXPECT_NE(e["message"].get<std::string>().find("transaction of"), std::string::npos)
+            << e.dump();
+        ++n;
+      }
+    }
+    return n;
+  };
+  ASSERT_TRUE(drover::testing::Eventually([&] { return failure_events() == 1; }, 10s))
+      << jobs.Events(id, "edge").body.dump() << " executions in the cache: "
+      << controller.cache().ExecutionCount(id) << ", said: " << said().size();
+  std::vector<std::pair<std::string, std::string>> first = said();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].first, "warning");
+  EXPECT_NE(first[0].second.find("edge/logs (" + id + ")"), std::string::npos) << first[0].second;
+  EXPECT_NE(first[0].second.find("too_large"), std::string::npos) << first[0].second;
+  EXPECT_TRUE(controller.cache().Snapshot(id)->executions.empty()) << "nothing half-written";
+
+  // retried with backoff, the same error is not said again
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(failure_events(), 1);
+  EXPECT_EQ(said().size(), 1u);
+
+  // the store takes it again: the next retry places the job and says so
+  store.max_ops = 1'000'000;
+  ASSERT_TRUE(
+      drover::testing::Eventually([&] { return controller.cache().ExecutionCount(id) == 5; }, 30s));
+  ASSERT_TRUE(drover::testing::Eventually([&] { return said().size() == 2; }, 10s));
+  EXPECT_EQ(said()[1].first, "info");
+  EXPECT_NE(said()[1].second.find("succeeds again"), std::string::npos);
+  controller.Stop();
 }
 
 }  // namespace
