@@ -54,7 +54,7 @@ constexpr const char* kApplyUsage =
     "2 usage error or unreadable path.\n";
 
 constexpr const char* kDiffUsage =
-    "Usage: drover diff -f FILE|DIR|- [-f ...]\n"
+    "Usage: drover diff -f FILE|DIR|- [-f ...] [--exit-code]\n"
     "\n"
     "Shows what `drover apply` would change: for each document of the manifests that differs\n"
     "from the job the controller holds, the unified diff of the stored spec against the\n"
@@ -64,11 +64,15 @@ constexpr const char* kDiffUsage =
     "\n"
     "Flags:\n"
     "  -f, --filename PATH  a file, a folder or - for standard input (repeatable)\n"
+    "  --exit-code          exit 3 when there are differences (as git diff --exit-code), so\n"
+    "                       that a script can tell them from no differences\n"
     "%CLIENT%"
     "  -h, --help           show this help\n"
     "\n"
-    "Exit status (as kubectl diff and diff(1)): 0 no differences, 1 differences found or a\n"
-    "document invalid or a request failed, 2 usage error or unreadable path.\n";
+    "Exit status (as every client command): 0 done, with or without differences (with\n"
+    "--exit-code: no differences); 3 with --exit-code, differences shown and nothing failed;\n"
+    "1 a document is invalid or a request failed (whatever the differences); 2 usage error or\n"
+    "unreadable path.\n";
 
 std::string Usage(const char* text) {
   std::string usage = text;
@@ -456,8 +460,15 @@ int RunApply(const std::vector<std::string>& args, Streams s) {
 int RunDiff(const std::vector<std::string>& args, Streams s) {
   const std::string usage = Usage(kDiffUsage);
   ManifestFlags flags;
-  auto no_flag = [](size_t*) -> Result<bool> { return false; };
-  if (std::optional<int> done = ParseFlags("diff", args, usage, s, &flags, no_flag)) return *done;
+  bool exit_code = false;
+  auto diff_flag = [&](size_t* i) -> Result<bool> {
+    if (args[*i] != "--exit-code") return false;
+    exit_code = true;
+    return true;
+  };
+  if (std::optional<int> done = ParseFlags("diff", args, usage, s, &flags, diff_flag)) {
+    return *done;
+  }
   Prepared prepared;
   if (std::optional<int> done = Prepare("diff", flags, usage, s, &prepared)) return *done;
   std::vector<LoadedDocument> documents = LoadDocuments(prepared.sources, s.err);
@@ -490,7 +501,8 @@ int RunDiff(const std::vector<std::string>& args, Streams s) {
     differences = true;
     s.out << LabelDiff(diff, d.ref);
   }
-  return problems || differences ? kExitFailure : kExitOk;
+  if (problems) return kExitFailure;
+  return differences && exit_code ? kExitDifferences : kExitOk;
 }
 
 }  // namespace drover::cli

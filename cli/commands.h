@@ -19,6 +19,9 @@ struct Streams {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+// drover diff --exit-code: differences shown, nothing failed (git's convention; 1 stays
+// "failed").
+inline constexpr int kExitDifferences = 3;
 
 // drover validate -f FILE|DIR|- [-f ...]: local checks, no server.
 int RunValidate(const std::vector<std::string>& args, Streams streams);
@@ -51,7 +54,8 @@ int RunNodes(const std::vector<std::string>& args, Streams s);
 int RunCompletion(const std::vector<std::string>& args, Streams s);
 // drover apply -f FILE|DIR|- [--dry-run] [--force] [--prune]
 int RunApply(const std::vector<std::string>& args, Streams s);
-// drover diff -f FILE|DIR|-: the unified diff of each job against the server
+// drover diff -f FILE|DIR|- [--exit-code]: the unified diff of each job against the server;
+// exit 0 with or without differences, 3 for differences under --exit-code.
 int RunDiff(const std::vector<std::string>& args, Streams s);
 
 // drover [--help | --version | COMMAND ...]

@@ -41,7 +41,7 @@ _drover_flags() {
     nodes) echo "$client" ;;
     logs) echo "-n --namespace --node --tail -f --follow --server --token --help" ;;
     apply) echo "-f --filename --dry-run --force --prune --prune-namespace --applyset $client" ;;
-    diff) echo "-f --filename $client" ;;
+    diff) echo "-f --filename --exit-code $client" ;;
     validate) echo "-f --filename -q --help" ;;
     controller) echo "--listen --data-dir --store --auth-token-file --tls-cert --tls-key --heartbeat-interval --node-lost-after --manifests --manifests-interval --max-body-bytes --history-limit --http-threads --workers --resync --log-format --log-level --help" ;;
     agent) echo "--server --node-id --name --label --data-dir --token --max-executions --pipeline-engine --allow-commands --config-root --read-root --allow-listen --metrics-listen --stop-grace --help" ;;

@@ -26,7 +26,7 @@ constexpr const char* kMainUsage =
     "Manage jobs (against --server, $DROVER_ADDR or a profile):\n"
     "  apply      create or update the jobs of manifests (apply -f FILE|DIR|- [--dry-run] "
     "[--prune])\n"
-    "  diff       show what apply would change (diff -f FILE|DIR|-)\n"
+    "  diff       show what apply would change (diff -f FILE|DIR|- [--exit-code])\n"
     "  validate   check job manifests locally, no server (validate -f FILE|DIR|-)\n"
     "  get        list jobs, nodes or executions (get jobs|nodes|executions [-o table|json|yaml])\n"
     "  describe   a job's spec, status, rollout and events (describe job NAME)\n"

@@ -410,31 +410,76 @@ TEST_F(ApplyCommand, ReadsStandardInputAsTheSetStdin) {
   EXPECT_EQ(AppliedSet("piped"), "from-ci") << "an unchanged PUT from another set records it";
 }
 
-TEST_F(ApplyCommand, DiffExitsZeroWithoutDifferencesAndOneWithThem) {
+// SPEC §13: a document may be a PutJobRequest envelope; its dry_run and force are ignored with
+// a warning (the command's flags decide), so an envelope saying dry_run: true is really applied.
+TEST_F(ApplyCommand, AnEnvelopesDryRunAndForceAreIgnoredWithAWarningAndTheJobIsApplied) {
+  std::string path = Write("envelope.yaml",
+                           "spec:\n"
+                           "  name: enveloped\n"
+                           "  type: pipeline\n"
+                           "  selector: {match_labels: {role: web}}\n"
+                           "  config: {input: {stdin: {}}, output: {stdout: {}}}\n"
+                           "dry_run: true\n"
+                           "force: true\n");
+  ProcessResult r = Drover("apply -f " + path);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "default/enveloped created\n") << "not \"(dry run)\"";
+  EXPECT_THAT(r.err,
+              HasSubstr(path + ":6:1: dry_run: warning: ignored in a manifest (use the command's "
+                               "--dry-run flag)\n"));
+  EXPECT_THAT(r.err,
+              HasSubstr(path + ":7:1: force: warning: ignored in a manifest (use the command's "
+                               "--force flag)\n"));
+  EXPECT_EQ(Version("enveloped"), 1) << "the envelope's dry_run kept the job from being written";
+  EXPECT_EQ(AppliedSet("enveloped"), "envelope");
+
+  ProcessResult again = Drover("apply -f " + path);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(again.out, "default/enveloped unchanged\n") << "the envelope's force is ignored too";
+  EXPECT_EQ(Version("enveloped"), 1);
+}
+
+// SPEC §13: 0 success, 1 failure, 2 usage, for diff too; differences are not a failure. With
+// --exit-code (git's convention) they exit 3, so that 1 still means "failed".
+TEST_F(ApplyCommand, DiffExitsZeroWithOrWithoutDifferencesAndThreeForThemWithExitCode) {
   std::string path = Write("web.yaml", PipelineYaml("web"));
   ProcessResult before = Drover("diff -f " + path);
-  EXPECT_EQ(before.exit_code, 1) << before.out << before.err;
+  EXPECT_EQ(before.exit_code, 0) << before.out << before.err;
   EXPECT_THAT(before.out, HasSubstr("--- default/web\tnone\n+++ default/web\tproposed\n"));
   EXPECT_THAT(before.out, HasSubstr("+name: web\n"));
+  EXPECT_EQ(before.err, "");
+  ProcessResult before_code = Drover("diff --exit-code -f " + path);
+  EXPECT_EQ(before_code.exit_code, 3) << before_code.out << before_code.err;
+  EXPECT_EQ(before_code.out, before.out);
   EXPECT_EQ(Version("web"), -1) << "diff wrote something";
 
   ASSERT_EQ(Drover("apply -f " + path).exit_code, 0);
-  ProcessResult same = Drover("diff -f " + path);
-  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
-  EXPECT_EQ(same.out, "");
+  for (const char* flags : {"", "--exit-code "}) {
+    ProcessResult same = Drover(std::string("diff ") + flags + "-f " + path);
+    EXPECT_EQ(same.exit_code, 0) << flags << same.out << same.err;
+    EXPECT_EQ(same.out, "") << flags;
+  }
 
   Write("web.yaml", PipelineYaml("web", "description: new\n"));
   ProcessResult changed = Drover("diff -f " + path);
-  EXPECT_EQ(changed.exit_code, 1) << changed.out << changed.err;
+  EXPECT_EQ(changed.exit_code, 0) << changed.out << changed.err;
   EXPECT_THAT(changed.out, HasSubstr("--- default/web\tv1\n"));
   EXPECT_THAT(changed.out, HasSubstr("+description: new\n"));
+  ProcessResult changed_code = Drover("diff -f " + path + " --exit-code");
+  EXPECT_EQ(changed_code.exit_code, 3) << changed_code.out << changed_code.err;
+  EXPECT_EQ(changed_code.out, changed.out);
   EXPECT_EQ(Version("web"), 1);
 
-  std::string bad = Write("bad.yaml", "name: web\ntype: pipeline\npriority: high\n");
+  std::string bad = Write("bad.yaml", "name: web2\ntype: pipeline\npriority: high\n");
   ProcessResult invalid = Drover("diff -f " + bad);
   EXPECT_EQ(invalid.exit_code, 1);
   EXPECT_THAT(invalid.err, HasSubstr(bad + ":3:1: spec.priority: "));
   EXPECT_EQ(invalid.out, "");
+  // A failure wins over differences: the valid document's diff is shown, the exit is 1.
+  ProcessResult both = Drover("diff --exit-code -f " + bad + " -f " + path);
+  EXPECT_EQ(both.exit_code, 1) << both.out << both.err;
+  EXPECT_THAT(both.out, HasSubstr("+description: new\n"));
+  EXPECT_THAT(both.err, HasSubstr(bad + ":3:1: spec.priority: "));
 }
 
 TEST_F(ApplyCommand, UsageErrorsExitTwoAndHelpExitsZero) {
@@ -447,7 +492,8 @@ TEST_F(ApplyCommand, UsageErrorsExitTwoAndHelpExitsZero) {
         std::string("apply --prune-namespace edge -f " + path),
         std::string("apply --prune --prune-namespace Bad! -f " + path),
         std::string("apply -f " + Path("missing.yaml")), std::string("diff"),
-        std::string("diff --dry-run -f " + path), std::string("diff -f " + Path("missing"))}) {
+        std::string("diff --dry-run -f " + path), std::string("diff --exit-code=yes -f " + path),
+        std::string("diff -f " + Path("missing"))}) {
     ProcessResult r = Drover(args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out << r.err;
     EXPECT_THAT(r.err, HasSubstr("drover ")) << args;
@@ -459,7 +505,7 @@ TEST_F(ApplyCommand, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_THAT(help.out, HasSubstr("--server URL"));
   ProcessResult diff_help = Drover("diff -h");
   EXPECT_EQ(diff_help.exit_code, 0);
-  EXPECT_THAT(diff_help.out, HasSubstr("Exit status (as kubectl diff"));
+  EXPECT_THAT(diff_help.out, HasSubstr("--exit-code          exit 3 when there are differences"));
 }
 
 TEST_F(ApplyCommand, AnUnreachableControllerExitsOneWithAClearMessage) {
