@@ -120,7 +120,11 @@ Result<ClientConfig> ResolveClientConfig(const ClientFlags& flags) {
       if (!r->ok()) return r->status();
     }
     if (!server->empty()) config.server = *server;
-    if (!token->empty()) config.token = *token;
+    const std::string source = "profile \"" + profile_name + "\" in " + file;
+    if (!token->empty()) {
+      config.token = *token;
+      config.token_source = source;
+    }
     if (!token_file->empty()) {
       std::ifstream t(ExpandHome(*token_file));
       if (!t) {
@@ -130,14 +134,22 @@ Result<ClientConfig> ResolveClientConfig(const ClientFlags& flags) {
       std::stringstream s;
       s << t.rdbuf();
       config.token = Trim(s.str());
+      config.token_source = source + " (token-file " + *token_file + ")";
     }
     if (!ns->empty()) config.default_namespace = *ns;
     config.profile = profile_name;
   }
   if (std::string addr = Env("DROVER_ADDR"); !addr.empty()) config.server = addr;
-  if (const char* token = std::getenv("DROVER_TOKEN"); token != nullptr) config.token = token;
+  if (const char* token = std::getenv("DROVER_TOKEN"); token != nullptr) {
+    config.token = token;
+    config.token_source = "$DROVER_TOKEN";
+  }
   if (flags.server) config.server = *flags.server;
-  if (flags.token) config.token = *flags.token;
+  if (flags.token) {
+    config.token = *flags.token;
+    config.token_source = "--token";
+  }
+  if (config.token.empty()) config.token_source.clear();
 
   const std::string& s = config.server;
   bool url_ok = web::uri::validate(s);
@@ -154,10 +166,11 @@ Result<ClientConfig> ResolveClientConfig(const ClientFlags& flags) {
 
 std::string ApiAnswer::Message() const {
   if (status == 0) return failure;
+  std::string message = "HTTP " + std::to_string(status);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    return body["error"].value("message", "HTTP " + std::to_string(status));
+    message = body["error"].value("message", message);
   }
-  return "HTTP " + std::to_string(status);
+  return token_hint.empty() ? message : message + " (" + token_hint + ")";
 }
 
 std::vector<std::string> ApiAnswer::FieldErrors() const {
@@ -210,6 +223,12 @@ ApiAnswer ApiClient::Call(const std::string& method, const std::string& path,
     answer.status = response.status_code();
     answer.body = Json::parse(response.extract_utf8string(true).get(), nullptr, false);
     if (answer.body.is_discarded()) answer.body = nullptr;
+    if (answer.status == 401 || answer.status == 403) {
+      answer.token_hint =
+          config_.token.empty()
+              ? "no token was sent: give --token, set $DROVER_TOKEN or a profile's token"
+              : "the token sent is from " + config_.token_source;
+    }
   } catch (const std::exception& e) {
     answer.status = 0;
     answer.failure = "cannot reach the controller at " + config_.server + ": " + e.what();

@@ -54,6 +54,9 @@ struct ClientConfig {
   std::string token;
   std::string default_namespace = "default";  // the profile's namespace, else "default"
   std::string profile;                        // the profile used, if any
+  // Where `token` came from, for messages: "--token", "$DROVER_TOKEN" or "profile P in FILE";
+  // empty when no token is sent.
+  std::string token_source;
 };
 
 // Resolves flags, environment and config file (see the top of this file). Errors: a malformed
@@ -65,9 +68,12 @@ struct ApiAnswer {
   int status = 0;
   Json body;  // the parsed body (null when it was not JSON)
   std::string failure;
+  // For a 401 or 403: which token was sent (or that none was), appended to Message().
+  std::string token_hint;
 
   bool ok() const { return status >= 200 && status < 300; }
-  // The controller's error message ({"error": {"message"}}), or the failure, for printing.
+  // The controller's error message ({"error": {"message"}}) and the token hint, or the
+  // failure, for printing.
   std::string Message() const;
   // Every field error of a 400 as "field: message" lines.
   std::vector<std::string> FieldErrors() const;

@@ -1,6 +1,7 @@
 // drover get jobs|nodes|executions [NAME...] [-n NS|-A] [-l SELECTOR] [-o table|json|yaml|name]
 // (SPEC §3, §13): the controller's lists as kubectl-like tables, or as the API's own objects
-// for scripts.
+// for scripts. The API lists executions per job, so the executions of several jobs are the
+// jobs' list and then one request per job.
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -24,16 +25,20 @@ constexpr const char* kGetUsage =
     "  drover get nodes [ID...] [-l SELECTOR] [--state connected|disconnected|lost]\n"
     "      ID, STATE, SCHEDULABLE (yes, cordoned, draining), LABELS, EXECUTIONS,\n"
     "      LAST HEARTBEAT (age), VERSION (the agent's)\n"
-    "  drover get executions JOB [-n NS] [--state STATE] [--version N] [--node ID]\n"
-    "      ID, NODE, VERSION, STATE, HEALTH, RESTARTS, AGE\n"
+    "  drover get executions [JOB] [-n NS | -A] [-l SELECTOR] [--state STATE] [--version N]\n"
+    "                        [--node ID]\n"
+    "      ID, NODE, VERSION, STATE, HEALTH, RESTARTS, AGE: of one JOB, or without JOB of every\n"
+    "      job of the namespace (of every namespace with -A) whose labels -l selects, with a\n"
+    "      JOB column (and NAMESPACE with -A) first\n"
     "\n"
     "Also accepted: job, node, no, execution, exec, ex.\n"
     "\n"
     "Flags:\n"
     "  -n, --namespace NS     the namespace (default: the profile's, else \"default\")\n"
-    "  -A, --all-namespaces   jobs of every namespace\n"
+    "  -A, --all-namespaces   jobs (or their executions) of every namespace\n"
     "  -l, --selector SEL     only jobs/nodes whose labels match a Kubernetes label selector\n"
-    "                         (\"env=prod,zone in (a,b),!canary\")\n"
+    "                         (\"env=prod,zone in (a,b),!canary\"); for executions: those of\n"
+    "                         the jobs it selects (not with a JOB)\n"
     "  --state STATE          only this state (job, node or execution state)\n"
     "  --job JOB              the job whose executions to list (instead of the argument)\n"
     "  --version N            executions: only those of version N\n"
@@ -111,6 +116,10 @@ int Print(const CommandRun& run, const Fetched& fetched, size_t names, OutputFor
   return fetched.failed ? kExitFailure : kExitOk;
 }
 
+std::string NamespaceOf(const Json& job) {
+  return job["spec"].value("namespace", std::string("default"));
+}
+
 int GetJobs(const CommandRun& run, const std::vector<std::string>& names, OutputFormat format) {
   const ParsedArgs& a = run.args();
   const bool all = a.Has("--all-namespaces");
@@ -133,9 +142,6 @@ int GetJobs(const CommandRun& run, const std::vector<std::string>& names, Output
     fetched = FetchEach(
         run, names, [&](const std::string& name) { return JobPath(name, ns); }, "job");
   }
-  auto namespace_of = [](const Json& job) {
-    return job["spec"].value("namespace", std::string("default"));
-  };
   auto table = [&] {
     std::vector<std::string> headers = {"NAME",   "TYPE",    "STATE", "VERSION",
                                         "STABLE", "ROLLOUT", "AGE"};
@@ -151,14 +157,14 @@ int GetJobs(const CommandRun& run, const std::vector<std::string>& names, Output
                                       Cell(status.value("stable_version", Json())),
                                       RolloutColumn(status.value("rollout", Json())),
                                       AgeOf(status.value("created_at", Json()), now)};
-      if (all) row.insert(row.begin(), namespace_of(job));
+      if (all) row.insert(row.begin(), NamespaceOf(job));
       t.AddRow(std::move(row));
     }
     return t;
   };
   auto name_of = [&](const Json& job) {
     std::string name = job["spec"].value("name", std::string());
-    return all ? namespace_of(job) + "/" + name : name;
+    return all ? NamespaceOf(job) + "/" + name : name;
   };
   return Print(run, fetched, names.size(), format,
                all ? "No jobs found." : "No jobs found in namespace " + ns + ".", table, name_of);
@@ -202,53 +208,103 @@ int GetNodes(const CommandRun& run, const std::vector<std::string>& names, Outpu
   return Print(run, fetched, names.size(), format, "No nodes found.", table, name_of);
 }
 
+// A job whose executions are listed.
+struct JobRef {
+  std::string ns;
+  std::string name;
+};
+
 int GetExecutions(const CommandRun& run, const std::vector<std::string>& names,
                   OutputFormat format) {
   const ParsedArgs& a = run.args();
-  if (a.Has("--all-namespaces")) return run.Usage("executions are listed per job: use -n, not -A");
-  if (a.Has("--selector")) return run.Usage("-l applies to jobs and nodes, not executions");
-  std::vector<std::string> jobs = names;
-  if (a.Has("--job")) jobs.insert(jobs.begin(), a.Value("--job"));
-  if (jobs.empty()) return run.Usage("give the job: drover get executions JOB");
-  if (jobs.size() > 1) return run.Usage("executions of one job at a time");
+  std::vector<std::string> named = names;
+  if (a.Has("--job")) named.insert(named.begin(), a.Value("--job"));
+  if (named.size() > 1)
+    return run.Usage("executions of one job at a time (or of every job: no JOB)");
+  const bool all = a.Has("--all-namespaces");
+  const bool one_job = !named.empty();
+  if (one_job && all) {
+    return run.Usage("-A lists the executions of every job; give a JOB with -n instead");
+  }
+  if (one_job && a.Has("--selector")) {
+    return run.Usage("-l selects the jobs whose executions to list; it does not go with a JOB");
+  }
   const std::string ns = run.Namespace();
-  const std::string& job = jobs[0];
-  ApiAnswer answer =
-      run.client().Get(JobPath(job, ns, "/executions") + Query("state", a.Value("--state")) +
-                       Query("version", a.Value("--version")));
-  if (!answer.ok()) return run.Fail("listing the executions of job " + ns + "/" + job, answer);
-  Fetched fetched;
-  std::vector<Json> items;
-  for (const Json& e : answer.body.value("items", Json::array())) {
-    if (!a.Has("--node") || e.value("node_id", std::string()) == a.Value("--node")) {
-      items.push_back(e);
+  // The jobs: the one named, else those of the namespace (of every one with -A) -l selects.
+  std::vector<JobRef> jobs;
+  if (one_job) {
+    jobs.push_back({ns, named[0]});
+  } else {
+    ApiAnswer answer = run.client().Get("/api/v1/jobs?namespace=" + UrlEncode(all ? "*" : ns) +
+                                        Query("labels", a.Value("--selector")));
+    if (!answer.ok()) return run.Fail("listing jobs", answer);
+    for (const Json& job : answer.body.value("items", Json::array())) {
+      jobs.push_back({NamespaceOf(job), job["spec"].value("name", std::string())});
     }
   }
-  // By node, the newest version first.
-  std::stable_sort(items.begin(), items.end(), [](const Json& x, const Json& y) {
-    std::string nx = x.value("node_id", std::string()), ny = y.value("node_id", std::string());
-    if (nx != ny) return nx < ny;
-    return x.value("version", 0) > y.value("version", 0);
-  });
-  fetched.items = items;
+  Fetched fetched;
+  std::vector<const JobRef*> owners;  // the job of each of fetched.items
+  for (const JobRef& job : jobs) {
+    ApiAnswer answer = run.client().Get(JobPath(job.name, job.ns, "/executions") +
+                                        Query("state", a.Value("--state")) +
+                                        Query("version", a.Value("--version")));
+    const std::string what = "listing the executions of job " + job.ns + "/" + job.name;
+    if (!answer.ok() && (one_job || answer.status == 0)) return run.Fail(what, answer);
+    if (answer.status == 404) continue;  // deleted since it was listed
+    if (!answer.ok()) {
+      run.Fail(what, answer);
+      fetched.failed = true;
+      continue;
+    }
+    std::vector<Json> items;
+    for (const Json& e : answer.body.value("items", Json::array())) {
+      if (!a.Has("--node") || e.value("node_id", std::string()) == a.Value("--node")) {
+        items.push_back(e);
+      }
+    }
+    // By node, the newest version first.
+    std::stable_sort(items.begin(), items.end(), [](const Json& x, const Json& y) {
+      std::string nx = x.value("node_id", std::string()), ny = y.value("node_id", std::string());
+      if (nx != ny) return nx < ny;
+      return x.value("version", 0) > y.value("version", 0);
+    });
+    for (Json& e : items) {
+      fetched.items.push_back(std::move(e));
+      owners.push_back(&job);
+    }
+  }
   auto table = [&] {
-    Table t({"ID", "NODE", "VERSION", "STATE", "HEALTH", "RESTARTS", "AGE"});
+    std::vector<std::string> headers = {"ID",     "NODE",     "VERSION", "STATE",
+                                        "HEALTH", "RESTARTS", "AGE"};
+    if (!one_job) headers.insert(headers.begin(), "JOB");
+    if (all) headers.insert(headers.begin(), "NAMESPACE");
+    Table t(headers);
     const WallTime now = std::chrono::system_clock::now();
-    for (const Json& e : fetched.items) {
+    for (size_t i = 0; i < fetched.items.size(); ++i) {
+      const Json& e = fetched.items[i];
       std::string state = e.value("state", std::string());
       if (e.value("desired_state", std::string()) == "stopped" && state != "stopped" &&
           state != "completed" && state != "failed") {
         state += " (stopping)";
       }
-      t.AddRow({e.value("id", std::string()), e.value("node_id", std::string()),
-                Cell(e.value("version", Json())), state, e.value("health", std::string()),
-                Cell(e.value("restarts", Json())), AgeOf(e.value("created_at", Json()), now)});
+      std::vector<std::string> row = {e.value("id", std::string()),
+                                      e.value("node_id", std::string()),
+                                      Cell(e.value("version", Json())),
+                                      state,
+                                      e.value("health", std::string()),
+                                      Cell(e.value("restarts", Json())),
+                                      AgeOf(e.value("created_at", Json()), now)};
+      if (!one_job) row.insert(row.begin(), owners[i]->name);
+      if (all) row.insert(row.begin(), owners[i]->ns);
+      t.AddRow(std::move(row));
     }
     return t;
   };
   auto name_of = [](const Json& e) { return e.value("id", std::string()); };
-  return Print(run, fetched, 0, format, "No executions found for job " + ns + "/" + job + ".",
-               table, name_of);
+  const std::string empty = one_job ? "No executions found for job " + ns + "/" + named[0] + "."
+                            : all   ? std::string("No executions found.")
+                                    : "No executions found in namespace " + ns + ".";
+  return Print(run, fetched, 0, format, empty, table, name_of);
 }
 
 }  // namespace

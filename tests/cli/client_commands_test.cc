@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "api/document.h"
 #include "cli/output.h"
@@ -159,6 +160,19 @@ TEST_F(ClientCommands, GetJobsPrintsKubectlColumnsForOneNamespaceOrAll) {
 
 TEST_F(ClientCommands, EveryOutputFormatParses) {
   for (const std::string kind : {"jobs", "nodes", "executions web"}) {
+    // -o table, given explicitly, is the default table.
+    ProcessResult table = Run("get " + kind + " -o table");
+    ASSERT_EQ(table.exit_code, 0) << kind << ": " << table.err;
+    std::vector<std::string> rows = Lines(table.out);
+    std::vector<std::string> default_rows = Lines(Run("get " + kind).out);
+    ASSERT_GE(rows.size(), 2u) << kind << ": " << table.out;
+    ASSERT_EQ(rows.size(), default_rows.size()) << kind << ": " << table.out;
+    EXPECT_THAT(rows[0], ::testing::MatchesRegex("(NAME|ID) .*")) << kind;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(Cells(rows[i]).front(), Cells(default_rows[i]).front()) << kind;
+      EXPECT_EQ(Cells(rows[i]).size(), Cells(default_rows[i]).size()) << kind;
+    }
+
     ProcessResult json = Run("get " + kind + " -o json");
     ASSERT_EQ(json.exit_code, 0) << kind << ": " << json.err;
     Json parsed = Json::parse(json.out, nullptr, false);
@@ -268,7 +282,65 @@ TEST_F(ClientCommands, GetExecutionsListsAJobsExecutionsByNode) {
   r = Run("get executions api");
   EXPECT_EQ(r.exit_code, 1) << "api lives in prod";
   EXPECT_THAT(r.err, HasSubstr("default/api not found"));
-  EXPECT_EQ(Run("get executions").exit_code, 2);
+}
+
+// SPEC §13: get executions [-n NS|-A] [-l SELECTOR] as for jobs: without a JOB, the executions of
+// every job of the namespace (or of all of them) whose labels the selector matches.
+TEST_F(ClientCommands, GetExecutionsWithoutAJobListsThoseOfTheSelectedJobs) {
+  // -n: the namespace's jobs (prod holds api only), with a JOB column.
+  ProcessResult r = Run("get executions -n prod");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  EXPECT_EQ(Cells(lines[0]), (std::vector<std::string>{"JOB", "ID", "NODE", "VERSION", "STATE",
+                                                       "HEALTH", "RESTARTS", "AGE"}));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> row = Cells(lines[i]);
+    ASSERT_EQ(row.size(), 8u) << lines[i];
+    EXPECT_EQ(row[0], "api");
+    EXPECT_THAT(row[1], ::testing::StartsWith("e-"));
+    EXPECT_EQ(row[2], "edge-0000" + std::to_string(i));
+    EXPECT_EQ(row[4], "running");
+  }
+  EXPECT_EQ(lines[0].find("ID"), lines[1].find("e-")) << "the header and the cells line up";
+
+  // -l selects jobs by their labels, in the profile's (here: the default) namespace.
+  r = Run("get executions -l app=web -o name");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, Run("get executions web -o name").out);
+  EXPECT_EQ(Lines(r.out).size(), 3u) << r.out;
+
+  // -A: every namespace, with NAMESPACE and JOB first.
+  r = Run("get executions -A -l 'app in (web,api)'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 7u) << r.out;
+  EXPECT_EQ(Cells(lines[0]), (std::vector<std::string>{"NAMESPACE", "JOB", "ID", "NODE", "VERSION",
+                                                       "STATE", "HEALTH", "RESTARTS", "AGE"}));
+  std::map<std::string, std::vector<std::string>> nodes_of;  // "NS/JOB" -> nodes, as printed
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> row = Cells(lines[i]);
+    ASSERT_EQ(row.size(), 9u) << lines[i];
+    nodes_of[row[0] + "/" + row[1]].push_back(row[3]);
+  }
+  const std::vector<std::string> edge = {"edge-00001", "edge-00002", "edge-00003"};
+  EXPECT_EQ(nodes_of, (std::map<std::string, std::vector<std::string>>{{"default/web", edge},
+                                                                       {"prod/api", edge}}))
+      << r.out;
+  Json json = Json::parse(Run("get executions -A -l 'app in (web,api)' -o json").out);
+  EXPECT_EQ(json["items"].size(), 6u);
+  EXPECT_EQ(Lines(Run("get ex -A -l 'app in (web,api)' --node edge-00002 -o name").out).size(), 2u);
+
+  // Nothing selected: said on stderr, exit 0; a bad selector is the controller's message.
+  r = Run("get executions -l app=nothing");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "No executions found in namespace default.\n");
+  r = Run("get executions -A -l app=nothing");
+  EXPECT_EQ(r.err, "No executions found.\n");
+  r = Run("get executions -l 'app in (web'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("invalid label selector"));
 }
 
 TEST_F(ClientCommands, DescribeShowsSpecStatusRolloutExecutionsAndEvents) {
@@ -347,6 +419,90 @@ TEST_F(ClientCommands, TheProfileGivesServerAndNamespaceAndFlagsWin) {
   std::filesystem::remove_all(dir);
 }
 
+// The config file at its default place, ~/.config/drover/config.yaml (HOME, no DROVER_CONFIG),
+// or under $XDG_CONFIG_HOME, against a controller with auth on: the profile's server and token
+// are what get and apply use, and a refused token exits 1 saying which token was sent.
+TEST(ClientConfigFile, TheDefaultConfigFileGivesServerAndTokenToGetAndApply) {
+  const std::string admin = "admin-token-0123456789abcdef";
+  std::filesystem::path dir = testing::MakeTempDir("drover-home");
+  std::ofstream(dir / "tokens") << admin << " admin\n";
+  ControllerProcess controller(
+      {"--store", "memory", "--auth-token-file", (dir / "tokens").string()});
+  ASSERT_TRUE(controller.Start()) << controller.log();
+  ASSERT_EQ(controller.Call("GET", "/api/v1/jobs").status, 401) << "auth is on";
+
+  const std::filesystem::path home = dir / "home";
+  std::filesystem::create_directories(home / ".config/drover");
+  std::ofstream(home / ".config/drover/team.token") << admin << "\n";
+  const std::string config_file = (home / ".config/drover/config.yaml").string();
+  std::ofstream(config_file) << "current-profile: team\n"
+                             << "profiles:\n"
+                             << "  team:\n"
+                             << "    server: " << controller.url() << "\n"
+                             << "    token-file: ~/.config/drover/team.token\n"
+                             << "  inline:\n"
+                             << "    server: " << controller.url() << "\n"
+                             << "    token: " << admin << "\n"
+                             << "  wrong:\n"
+                             << "    server: " << controller.url() << "\n"
+                             << "    token: not-the-token-0123456789\n";
+  std::ofstream(dir / "job.yaml") << "name: from-home\ntype: update\n"
+                                  << "config: {command: [\"/bin/true\"]}\n";
+  const std::string job = (dir / "job.yaml").string();
+  // No flag, no DROVER_* variable, no XDG_CONFIG_HOME: only HOME says where the file is.
+  const std::string env =
+      "env -u DROVER_ADDR -u DROVER_TOKEN -u DROVER_PROFILE -u DROVER_CONFIG "
+      "-u XDG_CONFIG_HOME HOME=" +
+      home.string() + " ";
+  const std::string bin = std::string(DROVER_BINARY) + " ";
+
+  ProcessResult r = testing::RunCommand(env + bin + "apply -f " + job);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "default/from-home created\n");
+  testing::HttpReply stored =
+      controller.Call("GET", "/api/v1/jobs/from-home", "", {{"Authorization", "Bearer " + admin}});
+  EXPECT_EQ(stored.status, 200) << stored.body;
+  r = testing::RunCommand(env + bin + "get jobs -o name");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-home\n");
+  r = testing::RunCommand(env + bin + "get jobs -o name --profile inline");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-home\n");
+
+  // A refused token: exit 1, the controller's reason and where the token came from.
+  r = testing::RunCommand(env + bin + "get jobs --profile wrong");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "drover get: listing jobs: invalid bearer token (the token sent is from profile "
+            "\"wrong\" in " +
+                config_file + ")\n");
+  r = testing::RunCommand(env + bin + "apply -f " + job + " --profile wrong");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("drover apply: default/from-home: invalid bearer token (the token "
+                               "sent is from profile \"wrong\""));
+  r = testing::RunCommand(env + bin + "get jobs --server " + controller.url() + " --token ''");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("(no token was sent: give --token, set $DROVER_TOKEN or a "
+                               "profile's token)"));
+
+  // $XDG_CONFIG_HOME/drover/config.yaml comes before ~/.config; --token before the profile's.
+  const std::filesystem::path xdg = dir / "xdg";
+  std::filesystem::create_directories(xdg / "drover");
+  std::ofstream(xdg / "drover/config.yaml") << "current-profile: wrong\nprofiles:\n  wrong:\n"
+                                            << "    server: " << controller.url() << "\n"
+                                            << "    token: not-the-token-0123456789\n";
+  const std::string with_xdg = env + "XDG_CONFIG_HOME=" + xdg.string() + " ";
+  r = testing::RunCommand(with_xdg + bin + "get jobs -o name");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("in " + (xdg / "drover/config.yaml").string()));
+  r = testing::RunCommand(with_xdg + bin + "get jobs -o name --token " + admin);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-home\n");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ClientCommandsUsage, UsageErrorsExitTwoWithTheUsageAndHelpExitsZero) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"get", "get"},
@@ -356,6 +512,8 @@ TEST(ClientCommandsUsage, UsageErrorsExitTwoWithTheUsageAndHelpExitsZero) {
       {"get jobs -n", "get"},
       {"get jobs web -A", "get"},
       {"get executions -l a=b web", "get"},
+      {"get executions --job web -l a=b", "get"},
+      {"get executions web -A", "get"},
       {"get executions a b", "get"},
       {"describe", "describe"},
       {"describe node n1", "describe"},
@@ -444,6 +602,7 @@ TEST_F(ClientCommands, TheBashCompletionScriptParsesAndCompletes) {
   EXPECT_EQ(Complete("drover nodes dr"), "drain\n");
   EXPECT_THAT(Complete("drover rollout status web --w"), "--watch\n");
   EXPECT_THAT(Complete("drover delete job web --p"), "--purge\n--profile\n");
+  EXPECT_EQ(Complete("drover diff -f x.yaml --e"), "--exit-code\n");
   // Names come from the controller, with the server (a URL with colons) and namespace of the
   // line.
   const std::string bin = std::string(DROVER_BINARY);

@@ -2,8 +2,9 @@
 // loopback whose nodes are a simulated fleet (cli/sim_fleet.h) with scripted per-version
 // behaviour. `status --watch` follows real rolling updates to their end and exits 0 when one
 // succeeds, 1 when the new version turns unhealthy and is rolled back, 1 when --timeout passes;
-// the controls print the new phase, or fail naming the phase that forbids them. Waits are
-// bounded polls; no sleep stands in for a result.
+// the controls print the new phase, or fail naming the phase that forbids them; a canary awaiting
+// promotion is promoted and watched to success; on a terminal the progress bar is seen
+// part-filled, then full. Waits are bounded polls; no sleep stands in for a result.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -36,8 +37,8 @@ Json Rolling(const std::string& name, int max_parallel, const std::string& descr
 }
 
 // One controller and six simulated nodes for the suite; each test rolls out jobs of its own.
-// Version 2 of `bad` and `stuck` turns unhealthy; version 2 of `steer` and `chase` start slowly, so
-// that their rollouts can be caught mid-way.
+// Version 2 of `bad` and `stuck` turns unhealthy; version 2 of `steer`, `chase` and `bar` start
+// slowly, so that their rollouts can be caught mid-way.
 class RolloutWatch : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -53,7 +54,8 @@ class RolloutWatch : public ::testing::Test {
     }
     for (const char* text :
          {"job=bad,version=2:unhealthy", "job=stuck,version=2:unhealthy",
-          "job=steer,version=2:slow,delay=2s", "job=chase,version=2:slow,delay=3s"}) {
+          "job=steer,version=2:slow,delay=2s", "job=chase,version=2:slow,delay=3s",
+          "job=bar,version=2:slow,delay=2s"}) {
       Result<sim::BehaviourRule> rule = sim::ParseBehaviourRule(text);
       ASSERT_TRUE(rule.ok()) << rule.status().message();
       options.rules.push_back(*rule);
@@ -248,17 +250,99 @@ TEST_F(RolloutWatch, AWatchFollowsANewerVersionAppliedMeanwhile) {
   std::filesystem::remove_all(log.parent_path());
 }
 
+// The watch of a rolling update in progress, on a pseudo-terminal (script(1)): the bar is seen
+// part-filled, then full. The rollout is caught in its first waves and paused there, so that the
+// part-filled bar is on screen whatever the machine's speed, then resumed.
 TEST_F(RolloutWatch, OnATerminalTheWatchRedrawsOneLineWithAProgressBar) {
   if (testing::RunCommand("command -v script").exit_code != 0) GTEST_SKIP() << "no script(1)";
-  Create(Rolling("bar", 50));
+  Create(Rolling("bar", 17));  // 6 nodes in waves of 2: 3 waves
+  ASSERT_EQ(Put(Rolling("bar", 17, "v2: slow to start")), 200);
+  ASSERT_TRUE(Eventually([] {
+    Json rollout = Status("bar")["rollout"];
+    return rollout["to_version"] == 2 && rollout["phase"] == "progressing" &&
+           rollout["updated_nodes"].get<int>() >= 1;
+  })) << Status("bar");
+  ASSERT_EQ(controller_->Call("POST", "/api/v1/jobs/bar/rollout/pause").status, 200);
+  const Json held = Status("bar")["rollout"];
+  ASSERT_EQ(held["phase"], "paused") << held;
+  const int updated = held["updated_nodes"];
+  ASSERT_LT(updated, kNodes) << held;
+  const int filled = updated * 24 / kNodes;
+  const std::string partial = "\r\033[K[" + std::string(static_cast<size_t>(filled), '#') +
+                              std::string(static_cast<size_t>(24 - filled), '-') +
+                              "] paused: wave " + held["current_wave"].dump() + "/3, " +
+                              std::to_string(updated) + "/6 nodes updated";
+
   std::string command;
-  for (const std::string& word : Argv("rollout status bar --watch")) command += word + " ";
-  // script(1) runs the command on a pseudo-terminal.
-  ProcessResult r = testing::RunCommand("script -qec '" + command + "' /dev/null");
+  for (const std::string& word : Argv("rollout status bar --watch --timeout 60s")) {
+    command += word + " ";
+  }
+  std::filesystem::path log = testing::MakeTempDir("drover-bar") / "watch.log";
+  pid_t watch = testing::SpawnLogged({"/usr/bin/script", "-qec", command, "/dev/null"}, log);
+  ASSERT_TRUE(Eventually([&] { return testing::ReadAll(log).find(partial) != std::string::npos; }))
+      << testing::ReadAll(log);
+  ASSERT_EQ(controller_->Call("POST", "/api/v1/jobs/bar/rollout/resume").status, 200);
+  int status = 0;
+  ASSERT_EQ(waitpid(watch, &status, 0), watch);
+  const std::string out = testing::ReadAll(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const size_t at_partial = out.find(partial);
+  const size_t at_full =
+      out.find("\r\033[K[########################] succeeded: wave 3/3, 6/6 nodes updated");
+  ASSERT_NE(at_full, std::string::npos) << out;
+  EXPECT_LT(at_partial, at_full) << out;
+  // The paused line stays on screen: it is ended by a newline, not redrawn by the next phase.
+  const size_t next_draw = out.find("\r\033[K", at_partial + 1);
+  ASSERT_NE(next_draw, std::string::npos) << out;
+  EXPECT_THAT(out.substr(at_partial, next_draw - at_partial),
+              HasSubstr("\npaused: waiting for drover rollout resume bar"))
+      << out;
+  EXPECT_THAT(out, HasSubstr("rollout of job default/bar to version 2 succeeded"));
+  std::filesystem::remove_all(log.parent_path());
+}
+
+// A canary rollout without auto_promote stops at awaiting_promotion; a watch started then says
+// it waits for a person, `rollout promote` lets the rollout go on, and the watch follows it to
+// success.
+TEST_F(RolloutWatch, PromoteLetsACanaryAwaitingPromotionGoOnAndTheWatchSeesItSucceed) {
+  Create(Rolling("canary", 50));
+  Json spec = Rolling("canary", 50, "v2: one canary first");
+  spec["rollout"]["strategy"] = "canary";
+  spec["rollout"]["canary_count"] = 1;
+  spec["rollout"]["auto_promote"] = false;
+  ASSERT_EQ(Put(spec), 200);
+  ASSERT_TRUE(Eventually([] { return Phase("canary") == "awaiting_promotion"; }))
+      << Status("canary");
+  EXPECT_EQ(Status("canary")["rollout"]["updated_nodes"], 1) << "only the canary";
+
+  std::filesystem::path log = testing::MakeTempDir("drover-promote") / "watch.log";
+  pid_t watch = testing::SpawnLogged(Argv("rollout status canary --watch --timeout 60s"), log);
+  ASSERT_TRUE(Eventually([&] {
+    return testing::ReadAll(log).find(
+               "the canaries are healthy: waiting for drover rollout promote canary\n") !=
+           std::string::npos;
+  })) << testing::ReadAll(log);
+  EXPECT_EQ(Phase("canary"), "awaiting_promotion") << "it waits for a person, however long";
+
+  ProcessResult r = Run("rollout promote canary");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("\r\033[K[########################] succeeded: wave 2/2, 6/6 nodes "
-                               "updated"));
-  EXPECT_THAT(r.out, HasSubstr("rollout of job default/bar to version 1 succeeded"));
+  EXPECT_EQ(r.out, "rollout of job default/canary promoted: now progressing\n");
+  int status = 0;
+  ASSERT_EQ(waitpid(watch, &status, 0), watch);
+  const std::string out = testing::ReadAll(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_THAT(out, HasSubstr("awaiting_promotion: wave 1/"));
+  EXPECT_THAT(out, HasSubstr("succeeded: wave "));
+  EXPECT_THAT(out, HasSubstr(", 6/6 nodes updated, 6 healthy"));
+  EXPECT_THAT(out, ::testing::EndsWith("rollout of job default/canary to version 2 succeeded\n"));
+  Json done = Status("canary");
+  EXPECT_EQ(done["stable_version"], 2);
+  EXPECT_EQ(done["rollout"]["updated_nodes"], kNodes);
+
+  r = Run("rollout promote canary");
+  EXPECT_EQ(r.exit_code, 1) << "nothing awaits promotion any more";
+  EXPECT_THAT(r.err, HasSubstr("succeeded"));
+  std::filesystem::remove_all(log.parent_path());
 }
 
 }  // namespace

@@ -67,7 +67,9 @@ TEST_F(ValidateCommand, YamlSyntaxErrorsPointAtLineAndColumn) {
   std::string path = Write("broken.yaml", "name: x\nlabels: [a, b\ntype: query\n");
   auto r = RunCommand(Drover("validate -f " + path));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr(path + ":3:"));
+  // The flow sequence opened on line 2 is found unclosed at the ':' of "type:" (line 3, column
+  // 5, both 1-based).
+  EXPECT_THAT(r.out, HasSubstr(path + ":3:5: end of sequence flow not found\n")) << r.out;
 }
 
 TEST_F(ValidateCommand, WarningsArePrintedButValid) {
