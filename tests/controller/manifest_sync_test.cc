@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -263,6 +264,24 @@ TEST(ManifestSync, AddingChangingAndRemovingFilesConvergesTheJobs) {
   })) << controller.log();
   EXPECT_EQ(Version(controller, "b"), 1);
   EXPECT_EQ(Version(controller, "c"), 1);
+  // The files this sync read but did not change anything for read "unchanged", in the route
+  // and in drover_manifest_files (read until both come from the same sync).
+  EXPECT_EQ(FileState(controller, folder.PathOf("b.yaml")), "unchanged");
+  EXPECT_EQ(FileState(controller, folder.PathOf("team/new/c.yaml")), "unchanged");
+  std::map<std::string, double> listed;
+  ASSERT_TRUE(Eventually([&] {
+    int64_t before = Sequence(controller);
+    listed.clear();
+    const Json status = Manifests(controller);
+    for (const Json& f : status.value("files", Json::array())) listed[f.value("state", "")] += 1;
+    std::optional<double> unchanged =
+        Metric(controller, "drover_manifest_files{state=\"unchanged\"}");
+    std::optional<double> applied = Metric(controller, "drover_manifest_files{state=\"applied\"}");
+    return Sequence(controller) == before && unchanged == listed["unchanged"] &&
+           applied == listed["applied"];
+  })) << controller.log();
+  EXPECT_GE(listed["unchanged"], 2.0) << "b.yaml and team/new/c.yaml";
+  EXPECT_EQ(listed["unchanged"] + listed["applied"], 3.0);
 
   // A removed file: its job is stopped (not purged), the others keep running.
   folder.Remove("b.yaml");
