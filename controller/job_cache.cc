@@ -867,7 +867,15 @@ JobCache::Counts JobCache::Count() const {
   for (const auto& [id, entry] : jobs_) {
     const JobRecord& j = entry.job.value;
     ++c.jobs[{j.spec.namespace_, std::string(JobTypeName(j.spec.type)), j.state}];
-    if (entry.rollout) ++c.rollouts[entry.rollout->value.phase];
+    if (entry.rollout) {
+      const RolloutRecord& r = entry.rollout->value;
+      ++c.rollouts[r.phase];
+      if (!IsTerminalPhase(r.phase)) {
+        c.rollouts_in_progress.push_back({j.spec.namespace_, j.spec.name, r.current_wave,
+                                          r.total_waves, r.updated_nodes, r.target_nodes,
+                                          r.failed_nodes});
+      }
+    }
     for (const auto& [key, e] : entry.executions) ++states[e.state];
   }
   for (const auto& [state, n] : states) c.executions[Str(state)] += n;

@@ -126,11 +126,23 @@ class JobCache {
   // health_check), encoded once.
   Result<std::shared_ptr<const Json>> AssignmentTemplate(const std::string& job_id, int version);
 
-  // Counts for the gauges: executions by state, rollouts by phase, jobs by (ns, type, state).
+  // The counters of a job's latest rollout while it is in a non-terminal phase.
+  struct RolloutInProgress {
+    std::string namespace_;
+    std::string name;
+    int current_wave = 0;
+    int total_waves = 0;
+    int updated_nodes = 0;
+    int target_nodes = 0;
+    int failed_nodes = 0;
+  };
+  // Counts for the gauges: executions by state, rollouts by phase, jobs by (ns, type, state),
+  // and the rollouts in progress (one per job at most, never per node).
   struct Counts {
     std::map<std::string, int64_t> executions;
     std::map<std::string, int64_t> rollouts;
     std::map<std::tuple<std::string, std::string, std::string>, int64_t> jobs;
+    std::vector<RolloutInProgress> rollouts_in_progress;
   };
   Counts Count() const;
 

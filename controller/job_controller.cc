@@ -739,6 +739,13 @@ void JobController::UpdateGauges() {
   metrics_->SetJobs(jobs);
   metrics_->SetExecutions(c.executions);
   metrics_->SetRollouts(c.rollouts);
+  std::vector<ControllerMetrics::RolloutProgress> progress;
+  progress.reserve(c.rollouts_in_progress.size());
+  for (const JobCache::RolloutInProgress& r : c.rollouts_in_progress) {
+    progress.push_back({r.namespace_, r.name, r.current_wave, r.total_waves, r.updated_nodes,
+                        r.target_nodes, r.failed_nodes});
+  }
+  metrics_->SetRolloutProgress(progress);
   metrics_->SetWorkqueueDepth(static_cast<int64_t>(queue_.Len()));
 }
 

@@ -64,6 +64,25 @@ std::string JoinKey(std::string_view a, std::string_view b) {
   return key;
 }
 
+// The families of ControllerMetrics::SetRolloutProgress, in RolloutProgressGauges order.
+std::array<prometheus::Family<prometheus::Gauge>*, 5> AddRolloutProgressGauges(
+    prometheus::Registry& registry, std::vector<FamilyInfo>& families) {
+  static constexpr const char* kFamilies[][2] = {
+      {"drover_rollout_current_wave",
+       "The wave a rollout in progress is at (1-based; 0 before its first wave), by job."},
+      {"drover_rollout_total_waves", "The waves of a rollout in progress, by job."},
+      {"drover_rollout_updated_nodes",
+       "Target nodes given the new version by a rollout in progress, by job."},
+      {"drover_rollout_target_nodes", "Target nodes of a rollout in progress, by job."},
+      {"drover_rollout_failed_nodes",
+       "Target nodes that failed the new version in a rollout in progress, by job."}};
+  std::array<prometheus::Family<prometheus::Gauge>*, 5> out{};
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = &AddGauge(registry, families, kFamilies[i][0], kFamilies[i][1]);
+  }
+  return out;
+}
+
 prometheus::MetricType TypeOf(FamilyInfo::Type type) {
   switch (type) {
     case FamilyInfo::Type::kCounter:
@@ -173,6 +192,7 @@ ControllerMetrics::ControllerMetrics()
       nodes_family_(AddGauge(*registry_, families_, "drover_nodes", "Nodes by connection state.")),
       rollouts_family_(AddGauge(*registry_, families_, "drover_rollouts",
                                 "Jobs by the phase of their latest rollout.")),
+      rollout_progress_families_(AddRolloutProgressGauges(*registry_, families_)),
       rollout_waves_(
           AddCounter(*registry_, families_, "drover_rollout_waves_total", "Rollout waves started.")
               .Add({})),
@@ -289,6 +309,37 @@ void ControllerMetrics::SetJobs(const std::vector<JobCount>& counts) {
   }
   for (const auto& [key, gauge] : jobs_children_) jobs_.Remove(gauge);
   jobs_children_ = std::move(next);
+}
+
+void ControllerMetrics::SetRolloutProgress(const std::vector<RolloutProgress>& rollouts) {
+  std::lock_guard lock(rollout_progress_mutex_);
+  std::map<std::string, RolloutProgressGauges> next;
+  for (const RolloutProgress& rollout : rollouts) {
+    std::string key = JoinKey(rollout.namespace_, rollout.name);
+    auto [it, inserted] = next.try_emplace(key);
+    RolloutProgressGauges& gauges = it->second;
+    if (inserted) {
+      auto previous = rollout_progress_children_.find(key);
+      if (previous != rollout_progress_children_.end()) {
+        gauges = previous->second;
+        rollout_progress_children_.erase(previous);
+      } else {
+        const prometheus::Labels labels = {{"namespace", rollout.namespace_},
+                                           {"name", rollout.name}};
+        for (size_t i = 0; i < gauges.size(); ++i) {
+          gauges[i] = &rollout_progress_families_[i]->Add(labels);
+        }
+      }
+    }
+    const int64_t values[kRolloutProgressFamilies] = {rollout.current_wave, rollout.total_waves,
+                                                      rollout.updated_nodes, rollout.target_nodes,
+                                                      rollout.failed_nodes};
+    for (size_t i = 0; i < gauges.size(); ++i) gauges[i]->Set(static_cast<double>(values[i]));
+  }
+  for (const auto& [key, gauges] : rollout_progress_children_) {
+    for (size_t i = 0; i < gauges.size(); ++i) rollout_progress_families_[i]->Remove(gauges[i]);
+  }
+  rollout_progress_children_ = std::move(next);
 }
 
 void ControllerMetrics::IncRolloutWaves() { rollout_waves_.Increment(); }

@@ -10,6 +10,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -93,6 +94,18 @@ class ControllerMetrics {
     int64_t count = 0;
   };
 
+  // The wave progress of one rollout in progress (a job's latest rollout in a non-terminal phase,
+  // SPEC §5): its status.rollout counters.
+  struct RolloutProgress {
+    std::string namespace_;
+    std::string name;
+    int64_t current_wave = 0;  // 1-based; 0 before the first wave
+    int64_t total_waves = 0;
+    int64_t updated_nodes = 0;
+    int64_t target_nodes = 0;
+    int64_t failed_nodes = 0;
+  };
+
   ControllerMetrics();
   ControllerMetrics(const ControllerMetrics&) = delete;
   ControllerMetrics& operator=(const ControllerMetrics&) = delete;
@@ -127,6 +140,11 @@ class ControllerMetrics {
   void SetExecutions(const std::map<std::string, int64_t>& counts);
   // Like SetNodes, over rollout phases (SPEC §5), counting each job's latest rollout.
   void SetRollouts(const std::map<std::string, int64_t>& counts);
+  // Replaces drover_rollout_{current_wave,total_waves,updated_nodes,target_nodes,failed_nodes}:
+  // the given rollouts' series (labels namespace, name; a repeated rollout: the last one wins)
+  // are set, and those of rollouts set before and not given (ended, or their job deleted) are
+  // removed, so that the series are as many as the rollouts in progress.
+  void SetRolloutProgress(const std::vector<RolloutProgress>& rollouts);
 
   // --- Rollouts ---------------------------------------------------------------------------------
   void IncRolloutWaves();
@@ -151,6 +169,11 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Gauge>& executions_family_;
   prometheus::Family<prometheus::Gauge>& nodes_family_;
   prometheus::Family<prometheus::Gauge>& rollouts_family_;
+  // drover_rollout_current_wave, _total_waves, _updated_nodes, _target_nodes, _failed_nodes
+  static constexpr size_t kRolloutProgressFamilies = 5;
+  using RolloutProgressGauges = std::array<prometheus::Gauge*, kRolloutProgressFamilies>;
+  std::array<prometheus::Family<prometheus::Gauge>*, kRolloutProgressFamilies>
+      rollout_progress_families_;
   prometheus::Counter& rollout_waves_;
   prometheus::Family<prometheus::Counter>& rollbacks_;
   prometheus::Family<prometheus::Counter>& api_requests_;
@@ -171,6 +194,10 @@ class ControllerMetrics {
 
   std::mutex jobs_mutex_;
   std::map<std::string, prometheus::Gauge*> jobs_children_;  // key: ns \0 type \0 state
+
+  std::mutex rollout_progress_mutex_;
+  std::map<std::string, RolloutProgressGauges>
+      rollout_progress_children_;  // key: JoinKey(ns, name)
 };
 
 // The metrics of the controller's `--manifests` mode (docs/gitops.md), registered on the

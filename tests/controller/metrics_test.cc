@@ -220,6 +220,11 @@ const std::vector<FamilyCase>& ControllerFamilies() {
       {"drover_executions", "gauge"},
       {"drover_nodes", "gauge"},
       {"drover_rollouts", "gauge"},
+      {"drover_rollout_current_wave", "gauge"},
+      {"drover_rollout_total_waves", "gauge"},
+      {"drover_rollout_updated_nodes", "gauge"},
+      {"drover_rollout_target_nodes", "gauge"},
+      {"drover_rollout_failed_nodes", "gauge"},
       {"drover_rollout_waves_total", "counter"},
       {"drover_rollbacks_total", "counter"},
       {"drover_api_requests_total", "counter"},
@@ -240,7 +245,8 @@ TEST(ControllerMetrics, EveryFamilyOfSpecAppearsAtStartWithHelpAndType) {
     ASSERT_TRUE(e.helps.contains(f.name)) << f.name;
     EXPECT_FALSE(e.helps.at(f.name).empty()) << f.name;
   }
-  EXPECT_EQ(e.types.size(), ControllerFamilies().size()) << "no families beyond SPEC §11";
+  EXPECT_EQ(e.types.size(), ControllerFamilies().size())
+      << "no families beyond SPEC §11 and the rollout progress gauges";
 }
 
 TEST(ControllerMetrics, StartsWithZeroSeriesForTheKnownStates) {
@@ -399,6 +405,57 @@ TEST(ControllerMetrics, SetJobsReplacesTheSeries) {
   std::string text = metrics.Render();
   EXPECT_EQ(Parse(text).SeriesCount("drover_jobs"), 0);
   EXPECT_THAT(text, HasSubstr("# TYPE drover_jobs gauge\n")) << "the family stays visible";
+}
+
+TEST(ControllerMetrics, SetRolloutProgressKeepsOneSeriesPerRolloutInProgress) {
+  ControllerMetrics metrics;
+  using Labels = std::map<std::string, std::string>;
+  const Labels web = {{"namespace", "prod"}, {"name", "web"}};
+  const Labels db = {{"namespace", "dev"}, {"name", "db"}};
+  const char* kFamilies[] = {"drover_rollout_current_wave", "drover_rollout_total_waves",
+                             "drover_rollout_updated_nodes", "drover_rollout_target_nodes",
+                             "drover_rollout_failed_nodes"};
+  Exposition e = Parse(metrics.Render());
+  for (const char* family : kFamilies) EXPECT_EQ(e.SeriesCount(family), 0) << family;
+
+  metrics.SetRolloutProgress({{"prod", "web", 2, 5, 40, 100, 1}, {"dev", "db", 0, 0, 0, 0, 0}});
+  e = Parse(metrics.Render());
+  ASSERT_THAT(e.errors, ::testing::IsEmpty());
+  EXPECT_EQ(e.Value("drover_rollout_current_wave", web), 2.0);
+  EXPECT_EQ(e.Value("drover_rollout_total_waves", web), 5.0);
+  EXPECT_EQ(e.Value("drover_rollout_updated_nodes", web), 40.0);
+  EXPECT_EQ(e.Value("drover_rollout_target_nodes", web), 100.0);
+  EXPECT_EQ(e.Value("drover_rollout_failed_nodes", web), 1.0);
+  EXPECT_EQ(e.Value("drover_rollout_total_waves", db), 0.0) << "before its first wave";
+  for (const char* family : kFamilies) EXPECT_EQ(e.SeriesCount(family), 2) << family;
+
+  // web moves on, db ends (not given): its series go, web's keep their labels
+  metrics.SetRolloutProgress({{"prod", "web", 3, 5, 60, 100, 0}});
+  e = Parse(metrics.Render());
+  EXPECT_EQ(e.Value("drover_rollout_current_wave", web), 3.0);
+  EXPECT_EQ(e.Value("drover_rollout_updated_nodes", web), 60.0);
+  EXPECT_EQ(e.Value("drover_rollout_failed_nodes", web), 0.0);
+  for (const char* family : kFamilies) {
+    EXPECT_EQ(e.SeriesCount(family), 1) << family;
+    EXPECT_EQ(e.Value(family, db), std::nullopt) << family;
+  }
+
+  // a rollout given twice is one series (the last one wins); none left: no series, families stay
+  metrics.SetRolloutProgress(
+      {{"prod", "web", 4, 5, 80, 100, 0}, {"prod", "web", 5, 5, 100, 100, 0}});
+  e = Parse(metrics.Render());
+  EXPECT_EQ(e.SeriesCount("drover_rollout_current_wave"), 1);
+  EXPECT_EQ(e.Value("drover_rollout_current_wave", web), 5.0);
+  metrics.SetRolloutProgress({});
+  const std::string text = metrics.Render();
+  e = Parse(text);
+  for (const char* family : kFamilies) {
+    EXPECT_EQ(e.SeriesCount(family), 0) << family;
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + family + " gauge\n"));
+  }
+  // and a rollout that starts again gets its series back
+  metrics.SetRolloutProgress({{"prod", "web", 1, 2, 1, 2, 0}});
+  EXPECT_EQ(Parse(metrics.Render()).Value("drover_rollout_target_nodes", web), 2.0);
 }
 
 TEST(ControllerMetrics, LoopAndRolloutCountersAndGauges) {

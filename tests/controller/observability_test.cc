@@ -2,9 +2,10 @@
 // `promtool check metrics` on a running controller's and agent's /metrics, `promtool check rules`
 // and `promtool test rules` on helm/drover/files/, every metric that the rules and the Grafana
 // dashboard query is one Drover exports, and a real Prometheus on loopback scraping a controller
-// and two agents during a rollout sees the rollout, job and pipeline metrics move. promtool and
-// prometheus come from Debian's `prometheus` package (scripts/setup.sh); without them these tests
-// fail, they do not skip. Every wait is a bounded poll.
+// and two agents during a rollout sees the rollout, job and pipeline metrics move; the rollout
+// progress gauges follow a rolling update over a simulated fleet and go when it ends. promtool
+// and prometheus come from Debian's `prometheus` package (scripts/setup.sh); without them these
+// tests fail, they do not skip. Every wait is a bounded poll.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -21,10 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "cli/sim_fleet.h"
 #include "tests/testing/agent_process.h"
 #include "tests/testing/controller_process.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/http_client.h"
+#include "tests/testing/rollout_fixtures.h"
 #include "tests/testing/run_process.h"
 
 namespace drover {
@@ -191,7 +194,11 @@ std::map<std::string, std::string> DashboardExpressions() {
         out[where + " " + node.value("refId", "")] = node["expr"];
       }
       for (const auto& [key, value] : node.items()) {
-        walk(value, node.contains("title") ? "panel \"" + node.value("title", "") + "\"" : where);
+        // keyed by id too: two panels may share a title (the overview's count of rollouts in
+        // progress and the Rollouts row's table of them)
+        walk(value, node.contains("title") ? "panel " + std::to_string(node.value("id", 0)) +
+                                                 " \"" + node.value("title", "") + "\""
+                                           : where);
       }
     } else if (node.is_array()) {
       for (const Json& item : node) walk(item, where);
@@ -467,11 +474,136 @@ TEST(Observability, EveryMetricTheRulesAndTheDashboardQueryIsExported) {
   // the dashboard shows the fleet, the rollouts, the pipelines, the loop and the API
   for (const char* name :
        {"drover_nodes", "drover_jobs", "drover_rollouts", "drover_rollout_waves_total",
-        "drover_rollbacks_total", "drover_agent_pipeline_messages_total",
-        "drover_reconcile_duration_seconds_bucket", "drover_workqueue_depth",
-        "drover_api_request_duration_seconds_bucket", "drover_api_requests_total"}) {
+        "drover_rollout_current_wave", "drover_rollout_total_waves", "drover_rollout_updated_nodes",
+        "drover_rollout_target_nodes", "drover_rollout_failed_nodes", "drover_rollbacks_total",
+        "drover_agent_pipeline_messages_total", "drover_reconcile_duration_seconds_bucket",
+        "drover_workqueue_depth", "drover_api_request_duration_seconds_bucket",
+        "drover_api_requests_total"}) {
     EXPECT_TRUE(queried.contains(name)) << name << " is queried nowhere";
   }
+}
+
+// --- (e) the rollout progress gauges during a real rolling update ------------------------------
+
+const char* const kRolloutProgressFamilies[] = {
+    "drover_rollout_current_wave", "drover_rollout_total_waves", "drover_rollout_updated_nodes",
+    "drover_rollout_target_nodes", "drover_rollout_failed_nodes"};
+
+// The series of the rollout progress families in a text exposition: family -> the series' labels
+// as written ("name=\"x\",namespace=\"y\"") -> value.
+std::map<std::string, std::map<std::string, double>> RolloutProgressSeries(
+    const std::string& exposition) {
+  std::map<std::string, std::map<std::string, double>> out;
+  std::istringstream in(exposition);
+  for (std::string line; std::getline(in, line);) {
+    for (const char* family : kRolloutProgressFamilies) {
+      const std::string prefix = std::string(family) + "{";
+      if (line.rfind(prefix, 0) != 0) continue;
+      const size_t close = line.find("} ", prefix.size());
+      if (close == std::string::npos) continue;
+      out[family][line.substr(prefix.size(), close - prefix.size())] =
+          std::stod(line.substr(close + 2));
+    }
+  }
+  return out;
+}
+
+// A rolling update of six simulated nodes in three waves, held mid-way by a pause: each progress
+// gauge has one series, labelled by the job's namespace and name only, with the values of the
+// rollout's status; once it succeeds, or once a job in the middle of its rollout is purged, the
+// series are gone (the families stay, without series).
+TEST(Observability, RolloutProgressGaugesFollowARollingUpdateAndGoWhenItEnds) {
+  ControllerProcess controller({"--heartbeat-interval", "250ms", "--resync", "2s"});
+  ASSERT_TRUE(controller.Start()) << controller.log();
+  sim::FleetOptions options = testing::EdgeFleet(controller.url(), 6);
+  options.behaviour.default_health.interval = std::chrono::milliseconds(250);
+  for (const char* text :
+       {"job=waves,version=2:slow,delay=2s", "job=waves,version=3:slow,delay=2s"}) {
+    Result<sim::BehaviourRule> rule = sim::ParseBehaviourRule(text);
+    ASSERT_TRUE(rule.ok()) << rule.status().message();
+    options.rules.push_back(*rule);
+  }
+  Result<std::unique_ptr<sim::Fleet>> started = sim::Fleet::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  std::unique_ptr<sim::Fleet> fleet = std::move(started).value();
+  ASSERT_TRUE(Eventually([&] {
+    return controller.Call("GET", "/api/v1/nodes?state=connected").Json()["items"].size() == 6;
+  })) << controller.log();
+
+  auto put = [&](const std::string& description) {
+    return controller
+        .Call("PUT", "/api/v1/jobs",
+              Json{{"spec", testing::RollingPipeline("waves", 17, description, "20s", 1)}}.dump())
+        .status;
+  };
+  auto rollout = [&] {
+    return controller.Call("GET", "/api/v1/jobs/waves").Json()["job"]["status"]["rollout"];
+  };
+  auto series = [&] { return RolloutProgressSeries(controller.Call("GET", "/metrics").body); };
+  const std::string waves = "name=\"waves\",namespace=\"default\"";
+
+  // version 1: created and rolled out; a finished rollout has no series
+  ASSERT_EQ(put(""), 201);
+  ASSERT_TRUE(Eventually([&] { return rollout().value("phase", "") == "succeeded"; }))
+      << rollout() << controller.log();
+  EXPECT_TRUE(Eventually([&] { return series().empty(); }))
+      << controller.Call("GET", "/metrics").body;
+
+  // version 2 (slow to start): caught after its first wave and paused there
+  ASSERT_EQ(put("v2: slow to start"), 200);
+  ASSERT_TRUE(Eventually([&] {
+    const Json r = rollout();
+    return r["to_version"] == 2 && r["phase"] == "progressing" &&
+           r["updated_nodes"].get<int>() >= 1;
+  })) << rollout();
+  ASSERT_EQ(controller.Call("POST", "/api/v1/jobs/waves/rollout/pause").status, 200);
+  const Json held = rollout();
+  ASSERT_EQ(held["phase"], "paused") << held;
+  ASSERT_LT(held["updated_nodes"].get<int>(), 6) << held;
+  ASSERT_EQ(held["total_waves"], 3) << held;
+  const std::map<std::string, double> expected = {
+      {"drover_rollout_current_wave", held["current_wave"].get<int>()},
+      {"drover_rollout_total_waves", 3},
+      {"drover_rollout_updated_nodes", held["updated_nodes"].get<int>()},
+      {"drover_rollout_target_nodes", 6},
+      {"drover_rollout_failed_nodes", 0}};
+  std::map<std::string, std::map<std::string, double>> seen;
+  EXPECT_TRUE(Eventually([&] {
+    seen = series();
+    for (const auto& [family, value] : expected) {
+      if (seen[family] != std::map<std::string, double>{{waves, value}}) return false;
+    }
+    return true;
+  })) << "held at "
+      << held << "; /metrics:\n"
+      << controller.Call("GET", "/metrics").body;
+  EXPECT_GE(held["current_wave"].get<int>(), 1) << held;
+  EXPECT_EQ(seen.size(), 5u) << "the five families, one series each, labelled namespace and name";
+
+  // resumed to the end: the series go, the families stay
+  ASSERT_EQ(controller.Call("POST", "/api/v1/jobs/waves/rollout/resume").status, 200);
+  ASSERT_TRUE(Eventually([&] { return rollout().value("phase", "") == "succeeded"; }))
+      << rollout() << controller.log();
+  EXPECT_TRUE(Eventually([&] { return series().empty(); }))
+      << controller.Call("GET", "/metrics").body;
+  const std::string text = controller.Call("GET", "/metrics").body;
+  for (const char* family : kRolloutProgressFamilies) {
+    EXPECT_THAT(text, ::testing::HasSubstr(std::string("# TYPE ") + family + " gauge\n"));
+  }
+
+  // version 3 (slow too), purged in the middle of its rollout: its series go with the job
+  ASSERT_EQ(put("v3: slow to start"), 200);
+  ASSERT_TRUE(Eventually([&] {
+    return series()["drover_rollout_target_nodes"] == std::map<std::string, double>{{waves, 6}};
+  })) << rollout()
+      << controller.Call("GET", "/metrics").body;
+  ASSERT_EQ(rollout().value("phase", ""), "progressing") << rollout();
+  ASSERT_EQ(controller.Call("DELETE", "/api/v1/jobs/waves?purge=true").status, 200);
+  EXPECT_TRUE(Eventually([&] { return series().empty(); }))
+      << controller.Call("GET", "/metrics").body;
+
+  EXPECT_THAT(fleet->Violations(), ::testing::IsEmpty());
+  fleet->Stop();
 }
 
 TEST(Observability, ARealPrometheusSeesARolloutMoveTheMetrics) {
