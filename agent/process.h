@@ -1,8 +1,9 @@
 // Child processes of the agent: every workload (a command, a `drover engine` pipeline, an
 // on_change hook) runs as one, in a process group of its own, with stdout and stderr on pipes
-// that the agent reads into the execution's logs. Children die with the agent (SIGKILL through
-// PR_SET_PDEATHSIG, and process groups left over from a crashed agent are killed when it starts
-// again), so an agent restart never leaves an orphan or a duplicate behind.
+// that the agent reads into the execution's logs. Children die with the agent: the group leader
+// at once (SIGKILL through PR_SET_PDEATHSIG, which does not reach its own children), the rest of a
+// group left over from a crashed agent when the agent starts again; so an agent restart never
+// leaves an orphan or a duplicate behind.
 //
 // Not thread-safe: a ChildProcess belongs to the agent's supervision thread, which must also be
 // the thread that spawned it (the death signal follows the spawning thread).
