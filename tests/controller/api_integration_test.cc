@@ -214,6 +214,69 @@ TEST_F(ControllerApi, InvalidSpecIs400WithEveryFieldAndWritesNothing) {
   EXPECT_EQ(Revision(controller_), before);
 }
 
+TEST_F(ControllerApi, PipelineOutsideTheEngineSubsetIs400NamingFieldAndWritesNothing) {
+  // SPEC §10: anything outside the engine's subset is refused when the job is validated, with
+  // the unsupported Bloblang function, method or component named, at its field path
+  struct Case {
+    std::string what;
+    Json config;
+    std::string field;
+    std::string named;
+  };
+  const Json stdin_input = {{"stdin", Json::object()}};
+  const Json stdout_output = {{"stdout", Json::object()}};
+  const std::vector<Case> cases = {
+      {"a Bloblang function",
+       {{"input", stdin_input},
+        {"pipeline", {{"processors", {{{"mapping", "root = this\nroot.h = sha256(this.msg)"}}}}}},
+        {"output", stdout_output}},
+       "spec.config.pipeline.processors[0].mapping",
+       "sha256"},
+      {"a Bloblang method",
+       {{"input", stdin_input},
+        {"pipeline", {{"processors", {{{"mapping", "root = this.msg.hash(\"sha256\")"}}}}}},
+        {"output", stdout_output}},
+       "spec.config.pipeline.processors[0].mapping",
+       "hash"},
+      {"an input",
+       {{"input", {{"kafka", {{"addresses", {"localhost:9092"}}}}}}, {"output", stdout_output}},
+       "spec.config.input.kafka",
+       "kafka"},
+      {"a processor",
+       {{"input", stdin_input},
+        {"pipeline",
+         {{"processors", {{{"mapping", "root = this"}}, {{"branch", Json::object()}}}}}},
+        {"output", stdout_output}},
+       "spec.config.pipeline.processors[1].branch",
+       "branch"},
+      {"an output",
+       {{"input", stdin_input}, {"output", {{"aws_s3", {{"bucket", "logs"}}}}}},
+       "spec.config.output.aws_s3",
+       "aws_s3"},
+  };
+  const int64_t before = QuietRevision(controller_);
+  for (const Case& c : cases) {
+    Json spec = Spec("outside-the-subset");
+    spec["config"] = c.config;
+    int status = 0;
+    const Json body = Put(controller_, spec, false, false, &status);
+    EXPECT_EQ(status, 400) << c.what << ": " << body;
+    EXPECT_EQ(body["error"]["code"], "invalid") << c.what << ": " << body;
+    bool named = false;
+    for (const Json& d : body["error"]["details"]) {
+      named = named || (d.value("field", "") == c.field &&
+                        d.value("message", "").find(c.named) != std::string::npos);
+    }
+    EXPECT_TRUE(named) << c.what << ": expected " << c.field << " naming " << c.named << " in "
+                       << body;
+    // a dry run refuses it the same way
+    Put(controller_, spec, /*dry_run=*/true, false, &status);
+    EXPECT_EQ(status, 400) << c.what;
+  }
+  EXPECT_EQ(controller_.Call("GET", "/api/v1/jobs/outside-the-subset").status, 404);
+  EXPECT_EQ(Revision(controller_), before);
+}
+
 TEST_F(ControllerApi, BareSpecIsAcceptedAsTheQuickStartForm) {
   HttpReply r = controller_.Call("PUT", "/api/v1/jobs", Spec("bare").dump());
   EXPECT_EQ(r.status, 201) << r.body;
