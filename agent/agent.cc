@@ -95,6 +95,7 @@ struct Execution {
 
   std::optional<ChildProcess> process;
   bool process_is_hook = false;  // config jobs: the process is an on_change hook
+  bool hook_pending = false;     // config jobs: files changed while the hook ran: run it again
   uint64_t pid_start = 0;
   TimePoint run_started{};
   std::optional<TimePoint> first_started;
@@ -439,23 +440,33 @@ struct Agent::State {
     for (size_t i = 0; i < written->size(); ++i) what += (i ? ", " : "") + (*written)[i];
     if (!first) Log(node_id, e.a.execution_id + ": " + what);
     SetState(e, "running", what);
-    if (has_hook && !e.process) {
-      SpawnRequest hook;
-      hook.env = ChildEnvironment(e);
-      hook.working_dir = e.dir.string();
-      for (const Json& arg : config["on_change"]) {
-        if (arg.is_string()) hook.argv.push_back(arg.get<std::string>());
-      }
-      Result<ChildProcess> child = ChildProcess::Spawn(hook);
-      if (!child.ok()) {
-        ++e.window.errors;
-        e.message = "on_change: " + child.status().message();
-        return;
-      }
-      e.process = std::move(*child);
-      e.process_is_hook = true;
-      e.pid_start = ChildProcess::StartTime(e.process->pid()).value_or(0);
+    if (!has_hook) return;
+    if (e.process) {
+      // the running hook may have read the files before this write: it runs again once done
+      e.hook_pending = true;
+      return;
     }
+    RunHook(e);
+  }
+
+  // Starts a config job's on_change command.
+  void RunHook(Execution& e) {
+    e.hook_pending = false;
+    SpawnRequest hook;
+    hook.env = ChildEnvironment(e);
+    hook.working_dir = e.dir.string();
+    for (const Json& arg : e.a.config["on_change"]) {
+      if (arg.is_string()) hook.argv.push_back(arg.get<std::string>());
+    }
+    Result<ChildProcess> child = ChildProcess::Spawn(hook);
+    if (!child.ok()) {
+      ++e.window.errors;
+      e.message = "on_change: " + child.status().message();
+      return;
+    }
+    e.process = std::move(*child);
+    e.process_is_hook = true;
+    e.pid_start = ChildProcess::StartTime(e.process->pid()).value_or(0);
   }
 
   // Asks the workload to end: SIGTERM now, SIGKILL after the grace period. `outcome` is the
@@ -472,6 +483,7 @@ struct Agent::State {
       return;
     }
     if (e.process) e.process.reset();  // a hook: killed with the execution
+    e.hook_pending = false;
     SetState(e, outcome, why);
   }
 
@@ -487,6 +499,7 @@ struct Agent::State {
         ++e.window.errors;
         e.message = "on_change exited with code " + std::to_string(code);
       }
+      if (e.hook_pending && !e.terminal()) RunHook(e);
       SaveExecution(e);
       return;
     }

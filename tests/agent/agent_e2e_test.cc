@@ -300,6 +300,28 @@ TEST_F(AgentEndToEnd, ConfigFileIsWrittenWithItsModeAndRestoredAfterAnEdit) {
   EXPECT_EQ(Lines(hook2).size(), 1u);
 }
 
+// A file changed on the node while on_change runs: the hook may have read the old file, so it
+// runs again once it is done (not twice at once, and not never).
+TEST_F(AgentEndToEnd, AChangeWhileTheHookRunsRunsTheHookAgainAfterIt) {
+  const fs::path log = work_ / "slow-hook.log";
+  Put({{"name", "slow-hook"},
+       {"type", "config"},
+       {"selector", {{"match_ids", {"node-1"}}}},
+       {"config",
+        {{"files", {{{"path", "/app/slow.conf"}, {"content", "a=1\n"}}}},
+         {"on_change", {"sh", "-c", "echo run >> \"" + log.string() + "\"; sleep 6"}}}}});
+  const fs::path file = work_ / "node-1" / "etc" / "app" / "slow.conf";
+  ASSERT_TRUE(Eventually([&] { return Lines(log).size() == 1; }));  // the first write's run
+  // edited while that run sleeps; the next drift check (every 2 s) restores it during the run
+  const fs::path edited = file.string() + ".edit";
+  std::ofstream(edited, std::ios::trunc) << "a=2\n";
+  fs::rename(edited, file);
+  ASSERT_TRUE(Eventually([&] { return testing::ReadAll(file) == "a=1\n"; }));
+  EXPECT_EQ(Lines(log).size(), 1u) << "one hook at a time";
+  // the restore's run comes after the first one ends
+  ASSERT_TRUE(Eventually([&] { return Lines(log).size() == 2; })) << Lines(log).size();
+}
+
 TEST_F(AgentEndToEnd, KilledAgentRestartsItsWorkWithNoDuplicateAndNoOrphan) {
   // a workload with a child of its own: the grandchild is what an agent crash would orphan
   const std::string marker = "987654";
