@@ -317,17 +317,8 @@ void ApiServer::AddRoutes() {
         },
         job_scope, true);
   }
-  Route("GET", "/api/v1/executions/{id}", "One execution", Access::kRead,
-        [this](const RequestContext& c, Responder r) {
-          if (controller_ != nullptr) {
-            auto e = controller_.load()->cache().Execution(c.params.Get("id"));
-            if (e)
-              return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
-          }
-          r(ErrorResponse(404, "not_found",
-                          "execution " + c.params.Get("id").substr(0, 100) + " not found"));
-        });
-  // Logs are scoped to their execution's namespace (a reader of one namespace reads no other's).
+  // An execution and its logs are scoped to the execution's namespace (a reader of one
+  // namespace reads no other's).
   auto execution_scope = [this](const RequestContext& c) {
     const std::string& id = c.params.Get("id");
     if (controller_ != nullptr) {
@@ -336,6 +327,17 @@ void ApiServer::AddRoutes() {
     std::optional<LogOwner> owner = logs_.OwnerOf(id);
     return owner ? owner->namespace_ : std::string();
   };
+  Route(
+      "GET", "/api/v1/executions/{id}", "One execution", Access::kRead,
+      [this](const RequestContext& c, Responder r) {
+        if (controller_ != nullptr) {
+          auto e = controller_.load()->cache().Execution(c.params.Get("id"));
+          if (e) return r(HttpResponse::FromJson(200, {{"execution", ExecutionToJson(e->value)}}));
+        }
+        r(ErrorResponse(404, "not_found",
+                        "execution " + c.params.Get("id").substr(0, 100) + " not found"));
+      },
+      execution_scope);
   Route(
       "GET", "/api/v1/executions/{id}/logs", "An execution's log lines (tail)", Access::kRead,
       [this](const RequestContext& c, Responder r) {

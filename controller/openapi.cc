@@ -254,6 +254,49 @@ Json RequestBodyFor(const std::string& path) {
   return {{"required", true}, {"content", {{"application/json", {{"schema", Ref(schema)}}}}}};
 }
 
+// The query parameters each route reads besides `namespace` (api_server.cc), as
+// (name, JSON Schema type, description).
+struct QueryParam {
+  const char* name;
+  const char* type;
+  const char* description;
+};
+std::vector<QueryParam> QueryParamsOf(const std::string& method, const std::string& path) {
+  if (method == "GET" && path == "/api/v1/jobs") {
+    return {{"labels", "string", "label selector over the jobs' labels"},
+            {"state", "string", "only jobs in this state"},
+            {"limit", "integer", "page size"},
+            {"next_token", "string", "the previous page's next_token"}};
+  }
+  if (method == "DELETE" && path == "/api/v1/jobs/{job}") {
+    return {{"purge", "boolean", "remove the job and its history instead of stopping it"}};
+  }
+  if (path == "/api/v1/jobs/{job}/versions/diff") {
+    return {{"from", "integer", "the older version"}, {"to", "integer", "the newer version"}};
+  }
+  if (path == "/api/v1/jobs/{job}/executions") {
+    return {{"version", "integer", "only this version's executions"},
+            {"state", "string", "only executions in this state"}};
+  }
+  if (path == "/api/v1/jobs/{job}/logs") {
+    return {{"tail", "integer", "the newest N lines (default 100, at most 10000)"},
+            {"node", "string", "only this node's executions"}};
+  }
+  if (path == "/api/v1/executions/{id}/logs") {
+    return {{"tail", "integer", "the newest N lines (default 100, at most 10000)"}};
+  }
+  if (method == "GET" && path == "/api/v1/nodes") {
+    return {{"labels", "string", "label selector over the nodes' labels"},
+            {"state", "string", "only nodes in this state"}};
+  }
+  if (path == "/api/v1/agent/assignments") {
+    return {{"node_id", "string", "the node asking"},
+            {"index", "integer", "the assignments index the node has seen"},
+            {"wait", "string", "long-poll up to this long for a newer index (e.g. 30s)"}};
+  }
+  return {};
+}
+
 }  // namespace
 
 Json ApiServer::OpenApi() const {
@@ -282,6 +325,12 @@ Json ApiServer::OpenApi() const {
       parameters.push_back({{"name", "namespace"},
                             {"in", "query"},
                             {"schema", {{"type", "string"}, {"default", "default"}}}});
+    }
+    for (const QueryParam& q : QueryParamsOf(route.method, route.path_template)) {
+      parameters.push_back({{"name", q.name},
+                            {"in", "query"},
+                            {"description", q.description},
+                            {"schema", {{"type", q.type}}}});
     }
     if (!parameters.empty()) op["parameters"] = parameters;
     if (route.has_body) op["requestBody"] = RequestBodyFor(route.path_template);

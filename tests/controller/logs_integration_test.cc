@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "tests/testing/api_checks.h"
@@ -221,6 +222,22 @@ TEST_F(ControllerLogs, ABadTailIs400NamingTheParameter) {
   Get("/api/v1/jobs/web/logs?tail=");
 }
 
+TEST_F(ControllerLogs, TheOpenApiDocumentNamesTheLogRoutesQueryParameters) {
+  Json doc = Get("/openapi.json");
+  auto query_params = [&](const std::string& path) {
+    std::set<std::string> names;
+    for (const Json& p : doc["paths"][path]["get"]["parameters"]) {
+      if (p["in"] == "query") names.insert(p["name"].get<std::string>());
+    }
+    return names;
+  };
+  EXPECT_EQ(query_params("/api/v1/jobs/{job}/logs"),
+            (std::set<std::string>{"namespace", "node", "tail"}));
+  EXPECT_EQ(query_params("/api/v1/executions/{id}/logs"), (std::set<std::string>{"tail"}));
+  EXPECT_EQ(query_params("/api/v1/jobs/{job}/executions"),
+            (std::set<std::string>{"namespace", "state", "version"}));
+}
+
 TEST_F(ControllerLogs, MalformedLogsMakeTheWholeHeartbeat400) {
   FakeNode n1(controller_, "n1");
   ASSERT_TRUE(WaitForPlacement(job_id_, {&n1})) << controller_.log();
@@ -263,7 +280,7 @@ TEST_F(ControllerLogs, ARestartLosesTheTailsAndTheNextChunkShowsTheGap) {
               ElementsAre("[... 7 bytes skipped ...]", "after"));
 }
 
-TEST(ControllerLogsAuth, AnExecutionsLogsAreReadableOnlyInItsNamespace) {
+TEST(ControllerLogsAuth, AnExecutionAndItsLogsAreReadableOnlyInItsNamespace) {
   const std::string admin = "admin-logs-5f4e3d2c1b0a9988";
   const std::string reader_prod = "reader-prod-logs-77665544";
   const std::string reader_default = "reader-default-logs-3322";
@@ -294,6 +311,12 @@ TEST(ControllerLogsAuth, AnExecutionsLogsAreReadableOnlyInItsNamespace) {
   EXPECT_THAT(Lines(controller.Call("GET", route, "", as(reader_default)).Json()),
               ElementsAre("private"));
   EXPECT_EQ(controller.Call("GET", "/api/v1/jobs/web/logs", "", as(admin)).status, 200);
+  // the execution itself is scoped the same way
+  const std::string execution = "/api/v1/executions/" + e1;
+  EXPECT_EQ(controller.Call("GET", execution, "", as(reader_prod)).status, 403);
+  HttpReply own = controller.Call("GET", execution, "", as(reader_default));
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(own.Json()["execution"]["id"], e1);
   std::filesystem::remove_all(dir);
 }
 
