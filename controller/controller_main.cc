@@ -373,7 +373,8 @@ int RunController(const std::vector<std::string>& args, std::ostream& out, std::
   JobControllerOptions loop;
   loop.workers = static_cast<int>(flags.workers);
   loop.resync = ToMillis(flags.resync);
-  loop.startup_grace = 2 * ToMillis(flags.heartbeat_interval);
+  // as long as a node may be silent and still count as connected (reconcilers/node_state.h)
+  loop.startup_grace = 3 * ToMillis(flags.heartbeat_interval);
   loop.log = [&flags](const std::string& level, const std::string& message) {
     Log(flags, std::cerr, level, message);
   };

@@ -42,8 +42,9 @@ struct JobControllerOptions {
   std::chrono::milliseconds status_flush{20};  // batching of heartbeat state writes
   bool queue_timer_thread = true;              // false with a fake clock
   // After a start the controller knows no node's liveness until the nodes heartbeat again, so
-  // decisions wait this long (the runtime passes two heartbeat intervals): a restarted
-  // controller must not see a live fleet as offline and shrink a rollout's target set.
+  // decisions wait this long (the runtime passes three heartbeat intervals, the silence after which
+  // a node counts as disconnected): a restarted controller must not see a live fleet as offline and
+  // shrink a rollout's target set.
   std::chrono::milliseconds startup_grace{0};
   // Where the loop says what an operator must know (a reconcile that fails, and when it
   // succeeds again): level ("info", "warning") and message. Unset: not said.

@@ -35,7 +35,7 @@ inline int64_t StoreRevision(const ControllerProcess& controller) {
 inline int64_t WaitForQuietStore(int port,
                                  std::chrono::milliseconds quiet = std::chrono::milliseconds(300),
                                  std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  // The control loop makes no decision during its start-up grace (two heartbeat intervals):
+  // The control loop makes no decision during its start-up grace (three heartbeat intervals):
   // wait until it does, then for the store to settle.
   const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < grace_end &&
