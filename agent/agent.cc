@@ -253,6 +253,8 @@ struct Agent::State {
       size_t eq = kv.find('=');
       if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    // The agent's credential is not the workload's: with it a workload could speak for the node.
+    env.erase("DROVER_TOKEN");
     env["DROVER_NODE_ID"] = node_id;
     env["DROVER_EXECUTION_ID"] = e.a.execution_id;
     env["DROVER_JOB_ID"] = e.a.job_id;

@@ -322,6 +322,21 @@ TEST_F(AgentEndToEnd, AChangeWhileTheHookRunsRunsTheHookAgainAfterIt) {
   ASSERT_TRUE(Eventually([&] { return Lines(log).size() == 2; })) << Lines(log).size();
 }
 
+// An agent given its token through $DROVER_TOKEN does not hand it to its workloads.
+TEST_F(AgentEndToEnd, WorkloadsDoNotInheritTheAgentsToken) {
+  Agent("node-1").Stop();
+  setenv("DROVER_TOKEN", "agent-secret-0123456789abcdef", 1);
+  Agent("node-1").Start();
+  unsetenv("DROVER_TOKEN");
+  Put(Update("env-check",
+             "echo \"token=[$DROVER_TOKEN] node=[$DROVER_NODE_ID]\" > \"$WORK/env.seen\"",
+             {{"match_ids", {"node-1"}}}));
+  ASSERT_TRUE(Eventually([&] { return fs::exists(work_ / "env.seen"); })) << Agent("node-1").log();
+  ASSERT_TRUE(Eventually(
+      [&] { return testing::ReadAll(work_ / "env.seen").find('\n') != std::string::npos; }));
+  EXPECT_EQ(testing::ReadAll(work_ / "env.seen"), "token=[] node=[node-1]\n");
+}
+
 TEST_F(AgentEndToEnd, KilledAgentRestartsItsWorkWithNoDuplicateAndNoOrphan) {
   // a workload with a child of its own: the grandchild is what an agent crash would orphan
   const std::string marker = "987654";
