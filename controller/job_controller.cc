@@ -467,17 +467,12 @@ void JobController::NoteReconcileFailure(const std::string& job_id, const Status
   // The event, in a transaction of its own (the reconcile's did not commit), fenced on the job
   // record like every event write.
   JobRecord next = job->value;
-  EventRecord e;
-  e.sequence = ++next.event_sequence;
-  e.time = clock_.WallTime();
-  e.type = "warning";
-  e.reason = "ReconcileFailed";
-  e.message = "the controller could not apply its next step (retrying with backoff): " + error;
   store::Transaction txn;
   const std::string job_key = keys::Job(next.spec.namespace_, next.spec.name);
   txn.compares.push_back({job_key, store::Compare::Target::kModRevision, job->mod_revision});
-  txn.success.push_back(
-      store::Operation::Put(keys::Event(job_id, e.sequence), EventToJson(e).dump()));
+  txn.success.push_back(PutEvent(
+      &next, clock_.WallTime(), "ReconcileFailed",
+      "the controller could not apply its next step (retrying with backoff): " + error, "warning"));
   if (const int64_t expired = next.event_sequence - options_.events_per_job; expired >= 1) {
     txn.success.push_back(store::Operation::Delete(keys::Event(job_id, expired)));
   }

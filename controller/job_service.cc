@@ -73,8 +73,10 @@ Json WarningsJson(const Diagnostics& d) {
 
 std::string Ref(const JobSpec& spec) { return spec.namespace_ + "/" + spec.name; }
 
+}  // namespace
+
 store::Operation PutEvent(JobRecord* job, const std::string& now, std::string reason,
-                          std::string message, std::string type = "normal") {
+                          std::string message, std::string type) {
   EventRecord e;
   e.sequence = ++job->event_sequence;
   e.time = now;
@@ -83,8 +85,6 @@ store::Operation PutEvent(JobRecord* job, const std::string& now, std::string re
   e.message = std::move(message);
   return store::Operation::Put(keys::Event(job->id, e.sequence), EventToJson(e).dump());
 }
-
-}  // namespace
 
 std::string NewJobId() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^

@@ -94,4 +94,9 @@ class JobService {
 // A generated job id, "j-" and a random UUID (version 4).
 std::string NewJobId();
 
+// The next event of `job` (its event_sequence is advanced): the put to add to the transaction
+// that also writes the job record.
+store::Operation PutEvent(JobRecord* job, const std::string& now, std::string reason,
+                          std::string message, std::string type = "normal");
+
 }  // namespace drover::controller

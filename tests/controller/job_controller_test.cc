@@ -520,8 +520,9 @@ TEST(JobControllerFailureTest, AFailingReconcileIsLoggedAndRecordedOnceThenRetri
     return n;
   };
   ASSERT_TRUE(drover::testing::Eventually([&] { return failure_events() == 1; }, 10s))
-      << jobs.Events(id, "edge").body.dump() << " executions in the cache: "
-      << controller.cache().ExecutionCount(id) << ", said: " << said().size();
+      << jobs.Events(id, "edge").body.dump()
+      << " executions in the cache: " << controller.cache().ExecutionCount(id)
+      << ", said: " << said().size();
   std::vector<std::pair<std::string, std::string>> first = said();
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].first, "warning");
